@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Install everything ketch needs on a fresh Debian bookworm machine (run as root):
+# system packages, the Python package in its own virtualenv, and the base images.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+VENV=${KETCH_VENV:-/opt/ketch}
+BASE_DIR=${KETCH_BASE_IMAGES:-/var/cache/ketch/base}
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends \
+    python3 python3-venv python3-dev python3-seccomp libseccomp2 \
+    busybox-static mmdebstrap iproute2 procps e2fsprogs >/dev/null
+
+# ketch runs on Debian's python3 so that it can use libseccomp's own binding
+# (python3-seccomp). The interpreter is copied into the venv and made immutable:
+# a container that re-executes it through /proc/self/exe cannot overwrite it
+# (CVE-2019-5736); the runtime checks this and otherwise runs from a sealed copy.
+if [ -x "$VENV/bin/python3" ] && ! "$VENV/bin/python3" -c 'import seccomp' 2>/dev/null; then
+    chattr -i "$VENV"/bin/python* 2>/dev/null || true
+    rm -rf "$VENV"
+fi
+if [ ! -x "$VENV/bin/python3" ]; then
+    /usr/bin/python3 -m venv --copies --system-site-packages "$VENV"
+fi
+"$VENV/bin/python3" -m pip install -q --disable-pip-version-check -e '.[dev]'
+# ketch-runtime starts every container: its launcher skips `site` (a few ms) and
+# puts on sys.path only what it needs (ketch itself and libseccomp's binding).
+"$VENV/bin/python3" - "$VENV/bin/ketch-runtime" <<'PY'
+import os, sys
+import ketch, seccomp
+paths = [os.path.dirname(os.path.dirname(ketch.__file__)), os.path.dirname(seccomp.__file__)]
+with open(sys.argv[1], "w") as f:
+    f.write(f"#!{sys.executable} -IS\n"
+            "import sys\n"
+            f"sys.path[:0] = {paths!r}\n"
+            "from ketch.runtime.cli import main\n"
+            "main()\n")
+os.chmod(sys.argv[1], 0o755)
+PY
+"$VENV/bin/python3" -m compileall -q "$(dirname "$("$VENV/bin/python3" -c 'import ketch; print(ketch.__file__)')")" >/dev/null
+for exe in "$VENV"/bin/python*; do
+    [ -L "$exe" ] || chattr +i "$exe" 2>/dev/null || echo "install.sh: cannot make $exe immutable; ketch-runtime will run from a sealed copy" >&2
+done
+for cmd in ketch ketchd ketch-runtime; do
+    ln -sf "$VENV/bin/$cmd" "/usr/local/bin/$cmd"
+done
+
+# Base images, made offline from Debian's packages (no registry needed).
+"$VENV/bin/python3" -m ketch.bootstrap --out "$BASE_DIR" all
+echo "ketch installed: $(command -v ketch-runtime)"
