@@ -159,6 +159,29 @@ make_busybox_rootfs() {
 # Container ids the runtime lists (empty if it has no usable 'list').
 list_ids() { "$RUNTIME" list -q 2>/dev/null | sort || true; }
 
+# Mounts left under our bundle dir: programs that share the host's mount
+# namespace (linux_ns_itype) leave the rootfs mounts in it.
+umount_leftovers() {
+	local m
+	for m in $(awk -v p="$RUN_TMP/" 'index($5, p) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
+		umount -l "$m" 2>/dev/null || true
+	done
+}
+
+# Cgroups the suite asks for (cgroups.AbsCgroupPath /cgrouptest and the
+# relative testdir/cgrouptest/container); runtimes leave the parents behind.
+cgroup_candidates() {
+	local m p
+	for m in /sys/fs/cgroup/*/; do
+		echo "${m}cgrouptest"
+		echo "${m}testdir"
+		for p in $(cut -d: -f3 /proc/self/cgroup | sort -u); do
+			[ "$p" = / ] || echo "${m%/}$p/testdir"
+		done
+	done | sort -u
+}
+existing_cgroups() { local d; for d in $(cgroup_candidates); do [ -d "$d" ] && echo "$d"; done; true; }
+
 ensure_packages
 build
 
@@ -175,7 +198,17 @@ rm -f "$LOGDIR"/*.tap
 # a 0700 parent breaks bind-mounting the rootfs from inside a user namespace.
 RUN_TMP=$(mktemp -d /tmp/ketch-oci-validation.XXXXXX)
 chmod 755 "$RUN_TMP"
-trap 'rm -rf "$RUN_TMP" 2>/dev/null || true' EXIT
+CGROUPS_BEFORE=$(existing_cgroups)
+cleanup() {
+	umount_leftovers
+	rm -rf --one-file-system "$RUN_TMP" 2>/dev/null || true
+	# rmdir only: a cgroup that still has processes or was there before stays.
+	local d
+	for d in $(comm -13 <(echo "$CGROUPS_BEFORE") <(existing_cgroups)); do
+		find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+	done
+}
+trap cleanup EXIT
 
 WRAP=()
 if [ "${OCI_VALIDATION_HIDE_UNIFIED:-0}" = 1 ]; then
@@ -202,6 +235,7 @@ for t in "${TESTS[@]}"; do
 		"$RUNTIME" kill "$id" KILL >/dev/null 2>&1 || true
 		"$RUNTIME" delete -f "$id" >/dev/null 2>&1 || "$RUNTIME" delete "$id" >/dev/null 2>&1 || true
 	done
+	umount_leftovers
 	# Judged like prove: exit 0, a plan, as many results as planned, none "not ok"
 	# (TODO results do not count as failures).
 	plan=$(grep -m1 -oE '^1\.\.[0-9]+' "$out" | cut -d. -f3 || true)

@@ -137,6 +137,9 @@ class Logger:
 
 def main(argv: list[str] | None = None) -> NoReturn:
     argv = sys.argv[1:] if argv is None else argv
+    if any(word in argv for word in ("create", "run", "exec")):
+        from ketch.runtime.warmup import warm_attach_lock
+        warm_attach_lock()  # first thing: it takes the longest
     logger = Logger(None, "text")
     try:
         glob = parse(argv, GLOBAL)

@@ -182,13 +182,14 @@ class Runtime:
         chan = None
         try:
             cgroup = _open_cgroup(config, container_id)
-            cgroup.create()
             c.state = {"cgroup": cgroup.to_state()}
-            cgroup.apply(_resources(config))
+            resources = _resources(config)
+            from ketch.runtime.cgroups.resources import parse_resources
+            parse_resources(resources)  # every value checked before anything runs
             os.mkfifo(c.fifo, 0o622)
             os.chmod(c.fifo, 0o622)
-            chan, init_pid = self._spawn_init(c, config, bundle, cgroup, seccomp, ns,
-                                              console_socket, console_pair, preserve_fds)
+            chan, init_pid = self._spawn_init(c, config, bundle, cgroup, resources, seccomp,
+                                              ns, console_socket, console_pair, preserve_fds)
             c.state.update({
                 "ociVersion": config.get("ociVersion", ""),
                 "id": container_id,
@@ -213,8 +214,9 @@ class Runtime:
             raise
 
     def _spawn_init(self, c: Container, config: dict[str, Any], bundle: str, cgroup: Cgroup,
-                    seccomp: SeccompFilter | None, ns: dict[str, str], console_socket: str | None,
-                    console_pair: Any, preserve_fds: int) -> tuple[Channel, int]:
+                    resources: dict[str, Any], seccomp: SeccompFilter | None,
+                    ns: dict[str, str], console_socket: str | None, console_pair: Any,
+                    preserve_fds: int) -> tuple[Channel, int]:
         linux = config.get("linux") or {}
         join = _open_namespaces(ns)
         console_fd = -1
@@ -244,6 +246,10 @@ class Runtime:
             os.close(console_fd)
         init_pid = 0
         try:
+            # the init joins its namespaces and mounts its filesystems meanwhile;
+            # it waits for its cgroup only before it needs it (see init.py)
+            cgroup.create()
+            cgroup.apply(resources)
             while True:
                 msg = parent.recv()
                 if msg is None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import time
 
 from ketch.errors import HostError, InvalidParameter
@@ -32,9 +31,12 @@ from ketch.runtime.cgroups.resources import parse_resources
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import signal
     from typing import Any
 
     from ketch.runtime.cgroups.resources import Limits
+else:  # `signal` imports enum (a few ms); the C module has everything we use
+    import _signal as signal
 
 _V1_THROTTLE_FILES = {
     "throttleReadBpsDevice": "blkio.throttle.read_bps_device",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import time
 
 from ketch.errors import HostError, InvalidParameter
@@ -31,9 +30,12 @@ from ketch.runtime.cgroups.resources import parse_resources
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import signal
     from typing import Any
 
     from ketch.runtime.cgroups.resources import Limits
+else:  # `signal` imports enum (a few ms); the C module has everything we use
+    import _signal as signal
 
 _IO_MAX_KEYS = {"throttleReadBpsDevice": "rbps", "throttleWriteBpsDevice": "wbps",
                 "throttleReadIOPSDevice": "riops", "throttleWriteIOPSDevice": "wiops"}
