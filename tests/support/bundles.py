@@ -7,7 +7,6 @@ program inside with the real `ketch-runtime` command, and assert on what it saw.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
