@@ -47,8 +47,8 @@ note() { echo "oci-validation: $*" >&2; }
 
 [ $# -ge 1 ] || die "usage: $0 RUNTIME_PATH [TEST...]"
 RUNTIME=$1; shift
-case $RUNTIME in */*) ;; *) RUNTIME=$(command -v "$RUNTIME" || true) ;; esac
-[ -n "$RUNTIME" ] && [ -x "$RUNTIME" ] || die "runtime not executable: ${1:-$RUNTIME}"
+case $RUNTIME in */*) ;; *) RUNTIME=$(command -v "$RUNTIME" || echo "$RUNTIME") ;; esac
+if [ ! -f "$RUNTIME" ] || [ ! -x "$RUNTIME" ]; then die "runtime not executable: $RUNTIME"; fi
 RUNTIME=$(cd "$(dirname "$RUNTIME")" && pwd)/$(basename "$RUNTIME")
 [ "$(id -u)" = 0 ] || die "must run as root (the suite creates containers)"
 
@@ -103,7 +103,7 @@ fetch_source() {
 			/^Version:/ {ok = ($2 == v)} /^Checksums-Sha256:/ {s = 1; next} /^[^ ]/ {s = 0}
 			ok && s && $3 == f {print $1; exit}')
 		got=$(sha256sum "$orig" | cut -d' ' -f1)
-		[ -n "$want" ] && [ "$want" = "$got" ] || { rm -f "$orig"; die "sha256 mismatch for $orig"; }
+		if [ -z "$want" ] || [ "$want" != "$got" ]; then rm -f "$orig"; die "sha256 mismatch for $orig"; fi
 	fi
 	echo "$orig"
 }
@@ -125,7 +125,7 @@ build() {
 	cp "$HERE/tap-go/tap.go" "$GOPATH_DIR/src/github.com/mndrix/tap-go/tap.go"
 	# GOPATH mode: our extracted tree shadows Debian's older runtime-tools copy in
 	# /usr/share/gocode; every other import comes from Debian's -dev packages.
-	export GO111MODULE=off GOPATH=$GOPATH_DIR:/usr/share/gocode GOFLAGS= GOCACHE=$CACHE/gocache GOPROXY=off
+	export GO111MODULE=off GOPATH=$GOPATH_DIR:/usr/share/gocode GOFLAGS='' GOCACHE=$CACHE/gocache GOPROXY=off
 	(cd "$RT_DIR" &&
 		CGO_ENABLED=0 go build -tags 'netgo osusergo' -o "$BIN/runtimetest" ./cmd/runtimetest &&
 		go build -o "$BIN/tests/" ./validation/...) >"$CACHE/build.log" 2>&1 ||

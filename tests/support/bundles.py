@@ -7,6 +7,7 @@ program inside with the real `ketch-runtime` command, and assert on what it saw.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -23,9 +24,11 @@ RUNTIME = [sys.executable, "-m", "ketch.runtime"]
 class Runtime:
     """`ketch-runtime --root <private root>`, remembering what it created."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, command: list[str] | None = None) -> None:
         self.root = root
         self.ids: list[str] = []
+        # how to start the runtime: `python -m ketch.runtime` unless a test needs another way
+        self.command = list(RUNTIME if command is None else command)
 
     def new_id(self) -> str:
         cid = f"t-{uuid.uuid4().hex[:12]}"
@@ -38,7 +41,7 @@ class Runtime:
         container inherits the runtime's stdio and would hold a pipe open."""
         kwargs.setdefault("stdin", subprocess.DEVNULL)
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            proc = subprocess.run([*RUNTIME, "--root", str(self.root), *args], stdout=out,
+            proc = subprocess.run([*self.command, "--root", str(self.root), *args], stdout=out,
                                   stderr=err, timeout=timeout, check=False, **kwargs)
             out.seek(0)
             err.seek(0)
@@ -52,6 +55,10 @@ class Runtime:
     def state(self, cid: str) -> dict[str, Any]:
         state: dict[str, Any] = json.loads(self("state", cid, check=True).stdout)
         return state
+
+    def leftovers(self) -> list[str]:
+        """What the runtime root holds (nothing, after a failed create)."""
+        return sorted(os.listdir(self.root)) if self.root.exists() else []
 
     def cleanup(self) -> None:
         for cid in self.ids:

@@ -163,6 +163,11 @@ def main(argv: list[str] | None = None) -> NoReturn:
         code = 1
     except KeyboardInterrupt:
         code = 130
+    except OSError as e:  # the kernel or the filesystem said no somewhere unexpected
+        where = f" ({e.filename})" if e.filename else ""
+        logger.log("error", f"{e.strerror or e}{where}")
+        sys.stderr.write(f"ketch-runtime: {e.strerror or e}{where}\n")
+        code = 1
     sys.stdout.flush()
     sys.exit(code)
 

@@ -168,7 +168,7 @@ def cmd_exec(runtime: Runtime, args: Args) -> int:
     exeguard.ensure_sealed()
     cid = _id(args)
     c = runtime.container(cid)
-    process = _exec_process(c.state["config"]["process"], args)
+    process = _exec_process(c.state["config"].get("process") or {}, args)
     detach = bool(args.get("detach"))
     if not detach:
         ensure_subreaper()

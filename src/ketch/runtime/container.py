@@ -169,7 +169,7 @@ class Runtime:
         c = Container(self.root, container_id)
         bundle = os.path.abspath(bundle)
         config = S.load_bundle(bundle)
-        process = config["process"]
+        process = config.get("process") or {}
         if process.get("terminal") and not console_socket and console_pair is None:
             raise InvalidParameter("cannot allocate a terminal without --console-socket")
         ns = S.namespaces(config)
@@ -229,7 +229,7 @@ class Runtime:
             sock.close()
         state_dir_fd = os.open(c.dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         parent, child = channel_pair()
-        job = I.Job(config=config, process=config["process"], chan=child, join=join,
+        job = I.Job(config=config, process=config.get("process") or {}, chan=child, join=join,
                     new=[k for k, p in ns.items() if not p], cgroup=None, seccomp=seccomp,
                     console_fd=console_fd, state_dir_fd=state_dir_fd,
                     preserve_fds=preserve_fds, cgroup_mounts=cgroup.mount_sources(),
@@ -259,20 +259,20 @@ class Runtime:
                     raise ContainerExited(msg["error"], msg.get("code", 1))
                 if msg.get("userns"):
                     _write_maps(pid, linux)
-                    parent.send(ok=True)
+                    parent.tell(ok=True)
                 elif "pid" in msg:
                     init_pid = msg["pid"]
                     # moving a process between v1 cgroups waits for an RCU grace
                     # period (~10 ms): the init builds its root filesystem meanwhile
                     cgroup.add(init_pid)
-                    parent.send(cgroup=True)
+                    parent.tell(cgroup=True)
                 elif msg.get("hooks"):
                     state = self._hook_state(c, config, bundle, init_pid, "created")
                     from ketch.runtime.hooks import run_hooks
                     hooks = config.get("hooks") or {}
                     run_hooks(hooks.get("prestart") or [], state, "prestart")
                     run_hooks(hooks.get("createRuntime") or [], state, "createRuntime")
-                    parent.send(state=state)
+                    parent.tell(state=state)
                 elif msg.get("created"):
                     _reap_nowait(pid)
                     return parent, init_pid
@@ -298,13 +298,18 @@ class Runtime:
                 if status == "stopped":
                     raise Conflict("cannot start a container that has stopped")
                 raise Conflict(f"cannot start an already {status} container")
+            if not c.state["config"].get("process"):
+                _kill_and_wait(c.pid, c.state.get("init_start"))
+                raise InvalidParameter("cannot start: config.json has no process to run")
             self._release(c)
         finally:
             os.close(lock)
         hooks = (c.state["config"].get("hooks") or {}).get("poststart") or []
         if hooks:
             from ketch.runtime.hooks import run_hooks_logged
-            run_hooks_logged(hooks, c.oci_state(), "poststart", self.warn)
+            # the program has been started, even if it has already exited again
+            state = dict(c.oci_state(), status="running", pid=c.pid)
+            run_hooks_logged(hooks, state, "poststart", self.warn)
         return c
 
     def _release(self, c: Container) -> None:
@@ -453,7 +458,7 @@ class Runtime:
         lock = c.lock()
         try:
             status = c.status()
-            if status in ("running", "paused") and not force:
+            if status != "stopped" and not force:
                 raise Conflict(f"cannot delete container {c.id} that is not stopped: {status}")
             cgroup = cgroup_of(c)
             if status == "paused" and cgroup is not None:

@@ -99,6 +99,18 @@ def _wait(pid: int, err_fd: int, timeout: int | None) -> tuple[int | None, bytes
                         poller.unregister(err_fd)
                 elif fd == pidfd:
                     _, status = os.waitpid(pid, 0)
-                    return os.waitstatus_to_exitcode(status), stderr
+                    return os.waitstatus_to_exitcode(status), stderr + _drain(err_fd)
     finally:
         os.close(pidfd)
+
+
+def _drain(fd: int) -> bytes:
+    """What the hook wrote just before it exited (without waiting for its children)."""
+    os.set_blocking(fd, False)
+    data = b""
+    try:
+        while chunk := os.read(fd, 65536):
+            data += chunk
+    except BlockingIOError:
+        pass
+    return data[-4096:]

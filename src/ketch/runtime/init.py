@@ -180,6 +180,7 @@ def container_init(job: Job) -> NoReturn:
             from ketch.runtime.hooks import run_hooks
             run_hooks(_hooks(job, "createContainer"), hook_state, "createContainer")
         rootfs.pivot()
+        _make_cwd(rootfs.root_fd, process.get("cwd", "/"))
         if process.get("terminal"):
             _attach_terminal(job, rootfs)
         if config["root"].get("readonly"):
@@ -192,6 +193,10 @@ def container_init(job: Job) -> NoReturn:
         rootfs.readonly_paths()
         rootfs.mask_paths()
         os.close(rootfs.root_fd)
+        if not process:  # nothing to run: `start` will refuse and end us
+            chan.send(created=True)
+            while True:
+                signal.pause()
         _finish_process(job, wait_for_start=True, hook_state=hook_state)
     except BaseException as e:
         _fail(chan, e)
@@ -210,9 +215,19 @@ def exec_process(job: Job) -> NoReturn:
 
 
 def _default_signals() -> None:
-    """Python ignores SIGPIPE and SIGXFSZ; ignored signals would survive execve."""
-    for sig in (signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ):
-        signal.signal(sig, signal.SIG_DFL)
+    """The program starts with every signal at its default and none blocked.
+
+    Ignored signals survive execve: Python ignores SIGPIPE and SIGXFSZ, and our
+    caller may ignore more (a shell's background job ignores SIGINT and SIGQUIT).
+    """
+    for sig in range(1, signal.NSIG):
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass  # reserved by the C library
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
 def _attach_terminal(job: Job, rootfs: Any) -> None:
@@ -226,6 +241,19 @@ def _attach_terminal(job: Job, rootfs: Any) -> None:
         rootfs.bind_console(slave)
     console.become_controlling(slave)
     os.close(slave)
+
+
+def _make_cwd(root_fd: int, cwd: str) -> None:
+    """A missing working directory is made, as runc does; resolved in the root, so
+    that not even a magic link such as /proc/self/fd/N can point it at the host."""
+    from ketch.runtime import paths
+
+    try:
+        os.close(paths.resolve(root_fd, cwd, create="dir"))
+    except (FileExistsError, NotADirectoryError):
+        raise KetchError(f"cwd {cwd} is not a directory") from None
+    except OSError as e:
+        raise KetchError(f"cwd {cwd}: {e.strerror}") from None
 
 
 def _set_sysctls(sysctls: dict[str, str]) -> None:
@@ -248,11 +276,12 @@ def _finish_process(job: Job, *, wait_for_start: bool, hook_state: Any) -> NoRet
     P.set_personality(job.linux)
     P.set_rlimits(process)
     try:
-        os.chdir(cwd)
+        P.chdir(cwd)
         chdir_done = True
-    except OSError:
+    except PermissionError:
         chdir_done = False  # maybe only the container's user may enter it: retry as them
     path = P.look_path(process["args"][0], env)
+    P.close_fds(3 + job.preserve_fds)  # before seccomp: a profile may not know close_range
     nnp = bool(process.get("noNewPrivileges"))
     if nnp:
         L.prctl(L.PR_SET_NO_NEW_PRIVS, 1)
@@ -261,7 +290,6 @@ def _finish_process(job: Job, *, wait_for_start: bool, hook_state: Any) -> NoRet
     P.switch_identity(process)
     if not chdir_done:
         P.chdir(cwd)
-    P.close_fds(3 + job.preserve_fds)
     if wait_for_start:
         chan.send(created=True)
         fifo = os.open("exec.fifo", os.O_WRONLY | os.O_CLOEXEC, dir_fd=job.state_dir_fd)

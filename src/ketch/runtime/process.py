@@ -131,14 +131,26 @@ def switch_identity(process: dict[str, Any], *, setgroups_allowed: bool = True) 
 
 
 def chdir(cwd: str) -> None:
+    """Enter the working directory, and make sure it is inside the container.
+
+    Until execve the process still holds some of the runtime's descriptors, so a
+    cwd such as /proc/self/fd/N could name a directory of the host
+    (CVE-2024-21626). Such a directory is not reachable from the container's
+    root, and getcwd() says so.
+    """
     try:
         os.chdir(cwd)
     except FileNotFoundError:
         raise NotFound(f"cwd {cwd} does not exist in the container") from None
     except NotADirectoryError:
         raise ExecError(f"cwd {cwd} is not a directory", 126) from None
-    except PermissionError:
-        raise ExecError(f"cwd {cwd}: permission denied", 126) from None
+    try:
+        here = os.getcwd()
+    except OSError:
+        here = ""
+    if not here.startswith("/"):
+        os.chdir("/")
+        raise ExecError(f"cwd {cwd} is outside the container", 126)
 
 
 def close_fds(keep: int = 3) -> None:

@@ -95,6 +95,9 @@ class Rootfs:
     def prepare(self) -> None:
         propagation = self.linux.get("rootfsPropagation")
         flag = _PROPAGATION[propagation] if propagation else L.MS_SLAVE | L.MS_REC
+        if flag & L.MS_UNBINDABLE:
+            # the rootfs is bound onto itself below: unbindable comes after pivot_root
+            flag = L.MS_PRIVATE | L.MS_REC
         L.mount(None, "/", None, flag)
         self._make_parent_private()
         try:

@@ -118,9 +118,8 @@ def validate(config: Any) -> None:
     for key, value in (annotations or {}).items():
         _type(value, str, f"annotations.{key}")
     process = config.get("process")
-    if process is None:
-        raise invalid("process must be set")
-    validate_process(process, "process")
+    if process is not None:  # optional until `start`
+        validate_process(process, "process")
     for i, mount in enumerate(_opt(config, "mounts", list, "") or []):
         where = f"mounts[{i}]"
         _type(mount, dict, where)

@@ -27,6 +27,14 @@ class Channel:
         while data:
             data = data[os.write(self.write_fd, data):]
 
+    def tell(self, **message: Any) -> None:
+        """send(), for a peer that may have died: its last words (an error message)
+        are still in the pipe for the next recv()."""
+        try:
+            self.send(**message)
+        except BrokenPipeError:
+            pass
+
     def recv(self) -> dict[str, Any] | None:
         """The next message, or None once the other side is gone (or has exec'd)."""
         while b"\n" not in self._buf:

@@ -29,7 +29,7 @@ class Limits:
         "blkio_leaf_weight", "blkio_weight", "blkio_weight_devices", "cpu_burst",
         "cpu_idle", "cpu_period", "cpu_quota", "cpu_rt_period", "cpu_rt_runtime",
         "cpu_shares", "cpuset_cpus", "cpuset_mems", "devices", "disable_oom_killer",
-        "hugepages", "memory", "memory_reservation", "memory_swap", "net_classid",
+        "hugepages", "kernel_tcp", "memory", "memory_reservation", "memory_swap", "net_classid",
         "net_priorities", "pids_limit", "swappiness", "throttle", "unified",
     )
 
@@ -38,6 +38,7 @@ class Limits:
         self.memory_reservation: int | None = None
         self.memory_swap: int | None = None         # memory+swap, -1 unlimited
         self.swappiness: int | None = None
+        self.kernel_tcp: int | None = None          # v1 only: TCP buffer memory
         self.disable_oom_killer = False
         self.cpu_shares: int | None = None
         self.cpu_quota: int | None = None           # µs, -1 unlimited
@@ -132,7 +133,7 @@ def parse_resources(resources: dict[str, Any] | None) -> Limits:
     lim.memory_reservation = _unset0(_int(mem, "reservation", where, -1, _I64))
     lim.memory_swap = _unset0(_int(mem, "swap", where, -1, _I64))
     _int(mem, "kernel", where, -1, _I64)      # deprecated; accepted and ignored like runc
-    _int(mem, "kernelTCP", where, -1, _I64)
+    lim.kernel_tcp = _int(mem, "kernelTCP", where, -1, _I64)
     swappiness = _int(mem, "swappiness", where, -1, _U64)
     if swappiness is not None and swappiness > 100:
         raise InvalidParameter(f"invalid {where}.swappiness: {swappiness} is not in [0, 100]")

@@ -192,6 +192,9 @@ class V1Cgroup(Cgroup):
             write(path, "memory.oom_control", "1")
         if lim.swappiness is not None:
             write(path, "memory.swappiness", str(lim.swappiness))
+        if lim.kernel_tcp is not None and os.path.exists(
+                os.path.join(path, "memory.kmem.tcp.limit_in_bytes")):
+            write(path, "memory.kmem.tcp.limit_in_bytes", str(lim.kernel_tcp))
 
     def _set_cpu(self, lim: Limits) -> None:
         path = self.path("cpu")
