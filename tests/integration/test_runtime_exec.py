@@ -74,6 +74,7 @@ def test_exec_gets_the_container_seccomp_and_no_host_groups(runtime: Runtime,
     bundle.args("sleep", "60").write()
     cid = runtime.new_id()
     runtime("run", "-d", "--bundle", str(bundle.path), cid, check=True)
-    proc = runtime("exec", cid, "sh", "-c", "mkdir /tmp/x; echo rc=$?; grep Groups /proc/self/status")
+    proc = runtime("exec", cid, "sh", "-c",
+                   "mkdir /tmp/x; echo rc=$?; grep Groups /proc/self/status")
     assert "rc=1" in proc.stdout and "Operation not permitted" in proc.stderr
     assert proc.stdout.split("Groups:")[1].strip() == ""

@@ -89,7 +89,8 @@ def test_rlimits_are_applied(runtime: Runtime, bundle: Bundle) -> None:
 def test_no_new_privileges_and_oom_score_adj(runtime: Runtime, bundle: Bundle) -> None:
     bundle.process["noNewPrivileges"] = True
     bundle.process["oomScoreAdj"] = 321
-    proc = run(runtime, bundle.sh("grep NoNewPrivs /proc/self/status; cat /proc/self/oom_score_adj"))
+    proc = run(runtime, bundle.sh(
+        "grep NoNewPrivs /proc/self/status; cat /proc/self/oom_score_adj"))
     assert proc.stdout.split() == ["NoNewPrivs:", "1", "321"]
     bundle.process["noNewPrivileges"] = False
     proc = run(runtime, bundle.sh("grep NoNewPrivs /proc/self/status"))

@@ -1,4 +1,4 @@
-"""The container's filesystem: mounts in spec order, /dev, masked and read-only paths, pivot_root."""
+"""The container's filesystem: mounts in order, /dev, masked and read-only paths, pivot_root."""
 
 from __future__ import annotations
 

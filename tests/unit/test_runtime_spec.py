@@ -82,7 +82,7 @@ def test_load_bundle(tmp_path: Path) -> None:
     with pytest.raises(InvalidParameter, match="not JSON"):
         spec.load_bundle(str(tmp_path))
     (tmp_path / "config.json").unlink()
-    with pytest.raises(NotFound, match="config.json not found"):
+    with pytest.raises(NotFound, match=r"config\.json not found"):
         spec.load_bundle(str(tmp_path))
 
 
