@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import io
 import tarfile
+from pathlib import Path
 
 import pytest
 
 from ketch.bootstrap.debian import (
     SUITE,
     copy_slim_layer,
+    host_sources,
     installed_versions,
     is_slimmed,
     mmdebstrap_command,
@@ -158,9 +160,24 @@ def test_installed_versions_skip_removed_packages() -> None:
     assert installed_versions("") == {}
 
 
-def test_command_names_no_mirror_and_streams_a_minbase_tar() -> None:
-    command = mmdebstrap_command()
-    assert command[0] == "mmdebstrap" and command[-2:] == [SUITE, "-"]
+def test_command_names_no_host_and_streams_a_minbase_tar() -> None:
+    command = mmdebstrap_command(sources=["/etc/apt/sources.list.d/debian.sources"])
+    assert command[0] == "mmdebstrap"
+    assert command[-3:] == [SUITE, "-", "/etc/apt/sources.list.d/debian.sources"]
     assert "--variant=minbase" in command and "--format=tar" in command
-    assert not any("://" in arg for arg in command)  # mmdebstrap picks the archive
+    assert not any("://" in arg for arg in command)  # the machine's own sources, by file
     assert "--dpkgopt=path-include=/usr/share/doc/*/copyright" in command
+
+
+def test_host_sources_for_the_suite(tmp_path: Path) -> None:
+    parts = tmp_path / "sources.list.d"
+    parts.mkdir()
+    (tmp_path / "sources.list").write_text("deb http://mirror.invalid/debian trixie main\n")
+    (parts / "debian.sources").write_text(
+        "Types: deb\nURIs: http://mirror.invalid/debian\nSuites: bookworm bookworm-updates\n")
+    (parts / "security.sources").write_text("Types: deb\nSuites: bookworm-security\n")
+    (parts / "other.list.disabled").write_text("deb http://mirror.invalid/x bookworm main\n")
+    (parts / "ppa.list").write_text("deb http://mirror.invalid/ppa jammy main\n")
+    assert host_sources("bookworm", tmp_path) == [str(parts / "debian.sources"),
+                                                  str(parts / "security.sources")]
+    assert host_sources("sid", tmp_path) == []

@@ -57,11 +57,32 @@ SLIM_INCLUDES = (
 )
 
 
-def mmdebstrap_command(hooks: Path = HOOKS) -> list[str]:
+def host_sources(suite: str = SUITE, apt_dir: Path = Path("/etc/apt")) -> list[str]:
+    """The machine's own apt source files that serve `suite` (one-line or deb822 style).
+
+    mmdebstrap pastes a MIRROR argument that names an existing file into the new
+    system's sources, so the image comes from where this machine gets its packages.
+    """
+    candidates = [apt_dir / "sources.list"]
+    parts = apt_dir / "sources.list.d"
+    if parts.is_dir():
+        candidates += sorted(p for p in parts.iterdir() if p.suffix in (".list", ".sources"))
+    found = []
+    for path in candidates:
+        try:
+            words = path.read_text().replace("\n", " ").split()
+        except OSError:
+            continue
+        if any(w == suite or w.startswith(f"{suite}-") for w in words):
+            found.append(str(path))
+    return found
+
+
+def mmdebstrap_command(hooks: Path = HOOKS, sources: list[str] | None = None) -> list[str]:
     """The mmdebstrap command line that streams the slim rootfs tar to stdout.
 
-    No mirror argument: mmdebstrap picks Debian's archive (plus updates and security
-    for a stable suite) itself.
+    The mirrors are the machine's own apt sources for the suite; without any,
+    mmdebstrap picks Debian's archive (plus updates and security) itself.
     """
     hook = shlex.quote(str(hooks))
     return [
@@ -78,12 +99,14 @@ def mmdebstrap_command(hooks: Path = HOOKS) -> list[str]:
         f'--customize-hook=sh {hook} customize "$1"',
         SUITE,
         "-",
+        *(host_sources() if sources is None else sources),
     ]
 
 
 def recipe() -> str:
     """Digest of everything that shapes the image except the archive's current packages."""
-    shape = json.dumps([mmdebstrap_command(Path("HOOKS")), HOOKS.read_text(), "layer-v1"])
+    shape = json.dumps([mmdebstrap_command(Path("HOOKS"), sources=[]), HOOKS.read_text(),
+                        "layer-v1"])
     return hashlib.sha256(shape.encode()).hexdigest()[:16]
 
 

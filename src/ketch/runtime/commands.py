@@ -87,7 +87,7 @@ def cmd_run(runtime: Runtime, args: Args) -> int:
         return e.exit_code
     master = _recv_master(pair) if pair else None
     try:
-        runtime.start(cid)
+        runtime.start(cid, c)
         failure = chan.recv()  # end-of-file: the program runs
         chan.close()
         if failure and "error" in failure:
@@ -170,8 +170,7 @@ def cmd_exec(runtime: Runtime, args: Args) -> int:
     c = runtime.container(cid)
     process = _exec_process(c.state["config"].get("process") or {}, args)
     detach = bool(args.get("detach"))
-    if not detach:
-        ensure_subreaper()
+    ensure_subreaper()  # the process we start is ours to reap, even if it fails early
     pair = None
     if process.get("terminal") and not args.get("console-socket") and not detach:
         import socket as _socket

@@ -289,8 +289,9 @@ class Runtime:
 
     # -- start / run ------------------------------------------------------------
 
-    def start(self, container_id: str) -> Container:
-        c = self.container(container_id)
+    def start(self, container_id: str, c: Container | None = None) -> Container:
+        """Run the program of a created container (`c`: already loaded, as by `run`)."""
+        c = c or self.container(container_id)
         lock = c.lock()
         try:
             status = c.status()
@@ -404,6 +405,8 @@ class Runtime:
                 if msg is None:
                     break  # the program was exec'd: our channel closed with it
                 if "error" in msg:
+                    if exec_pid:  # ours (we are a subreaper): no zombie in the container
+                        _reap(exec_pid)
                     raise ContainerExited(msg["error"], msg.get("code", 1))
                 if "pid" in msg:
                     exec_pid = msg["pid"]

@@ -1,0 +1,1 @@
+"""The Docker Engine API server: routes -> engine calls, stream framing."""

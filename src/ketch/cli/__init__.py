@@ -1,0 +1,1 @@
+"""The `ketch` command: Docker's CLI, speaking the Engine API through ketch.client."""
