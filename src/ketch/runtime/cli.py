@@ -29,7 +29,7 @@ commands:
   resume    thaw a paused container     spec      write a default config.json
   features  print supported features
 
-global options: --root DIR  --log FILE  --log-format text|json  --debug
+global options: --root DIR  --log FILE  --log-format text|json  --debug  --version
 """
 
 # command -> {option: takes a value}; one-letter aliases map to the long name
@@ -51,9 +51,10 @@ OPTIONS: dict[str, dict[str, bool]] = {
              "preserve-fds": True, "ignore-paused": False, "cgroup": True,
              "pidfd-socket": True},
 }
-ALIASES = {"b": "bundle", "d": "detach", "f": "force", "a": "all", "q": "quiet", "t": "tty",
-           "e": "env", "u": "user", "c": "cap", "p": "process", "g": "additional-gids"}
-GLOBAL = {"root": True, "log": True, "log-format": True, "debug": False,
+ALIASES = {"v": "version", "b": "bundle", "d": "detach", "f": "force", "a": "all", "q": "quiet",
+           "t": "tty", "e": "env", "u": "user", "c": "cap", "p": "process",
+           "g": "additional-gids"}
+GLOBAL = {"root": True, "log": True, "log-format": True, "debug": False, "version": False,
           "systemd-cgroup": False, "criu": True, "rootless": True}
 REPEATABLE = {"env", "cap", "additional-gids"}
 
@@ -144,6 +145,11 @@ def main(argv: list[str] | None = None) -> NoReturn:
     try:
         glob = parse(argv, GLOBAL)
         logger = Logger(glob.get("log"), glob.get("log-format", "text"))
+        if glob.get("version"):
+            from ketch import __version__
+            from ketch.runtime.specgen import OCI_VERSION
+            sys.stdout.write(f"ketch-runtime version {__version__}\nspec: {OCI_VERSION}\n")
+            sys.exit(0)
         if glob.get("systemd-cgroup"):
             raise InvalidParameter("--systemd-cgroup is not supported: use cgroupfs paths")
         if not glob.rest:
@@ -167,6 +173,12 @@ def main(argv: list[str] | None = None) -> NoReturn:
         where = f" ({e.filename})" if e.filename else ""
         logger.log("error", f"{e.strerror or e}{where}")
         sys.stderr.write(f"ketch-runtime: {e.strerror or e}{where}\n")
+        code = 1
+    except Exception as e:  # a bug of ours: still one line, unless --debug asks for more
+        if "--debug" in argv:
+            raise
+        logger.log("error", f"internal error: {e!r}")
+        sys.stderr.write(f"ketch-runtime: internal error: {type(e).__name__}: {e}\n")
         code = 1
     sys.stdout.flush()
     sys.exit(code)

@@ -104,6 +104,19 @@ def _open_namespaces(ns: dict[str, str]) -> dict[str, int]:
     return fds
 
 
+def _console_fd(console_socket: str | None, console_pair: Any) -> int:
+    """The fd the container's terminal master is sent over (-1: no terminal)."""
+    if console_pair is not None:
+        return int(console_pair.fileno())
+    if not console_socket:
+        return -1
+    from ketch.runtime.console import connect
+    sock = connect(console_socket)
+    fd = os.dup(sock.fileno())
+    sock.close()
+    return fd
+
+
 def _reap(pid: int) -> int:
     """Wait for a child of ours; its exit code in Docker's convention (128+signal)."""
     while True:
@@ -190,11 +203,14 @@ class Runtime:
             os.chmod(c.fifo, 0o622)
             chan, init_pid = self._spawn_init(c, config, bundle, cgroup, resources, seccomp,
                                               ns, console_socket, console_pair, preserve_fds)
+            init_stat = process_stat(init_pid)
+            if init_stat is None:
+                raise HostError("the container's init exited while it was being created")
             c.state.update({
                 "ociVersion": config.get("ociVersion", ""),
                 "id": container_id,
                 "pid": init_pid,
-                "init_start": process_stat(init_pid)[1],  # type: ignore[index]
+                "init_start": init_stat[1],
                 "bundle": bundle,
                 "rootfs": config["root"]["path"],
                 "created": _now(),
@@ -219,14 +235,7 @@ class Runtime:
                     preserve_fds: int) -> tuple[Channel, int]:
         linux = config.get("linux") or {}
         join = _open_namespaces(ns)
-        console_fd = -1
-        if console_pair is not None:
-            console_fd = console_pair.fileno()
-        elif console_socket:
-            from ketch.runtime.console import connect
-            sock = connect(console_socket)
-            console_fd = os.dup(sock.fileno())
-            sock.close()
+        console_fd = _console_fd(console_socket, console_pair)
         state_dir_fd = os.open(c.dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         parent, child = channel_pair()
         job = I.Job(config=config, process=config.get("process") or {}, chan=child, join=join,
@@ -377,14 +386,7 @@ class Runtime:
             for fd in fds.values():
                 os.close(fd)
             raise Conflict("cannot exec in a stopped container")
-        console_fd = -1
-        if console_pair is not None:
-            console_fd = console_pair.fileno()
-        elif console_socket:
-            from ketch.runtime.console import connect
-            sock = connect(console_socket)
-            console_fd = os.dup(sock.fileno())
-            sock.close()
+        console_fd = _console_fd(console_socket, console_pair)
         parent, child = channel_pair()
         job = I.Job(config=config, process=process, chan=child, join=fds, new=[],
                     cgroup=cgroup_of(c), seccomp=seccomp, console_fd=console_fd,
