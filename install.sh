@@ -30,11 +30,13 @@ fi
 "$VENV/bin/python3" - "$VENV/bin/ketch-runtime" <<'PY'
 import os, sys
 import ketch, seccomp
-paths = [os.path.dirname(os.path.dirname(ketch.__file__)), os.path.dirname(seccomp.__file__)]
+package = os.path.dirname(os.path.dirname(ketch.__file__))
+binding = os.path.dirname(seccomp.__file__)  # last: the standard library comes first
 with open(sys.argv[1], "w") as f:
     f.write(f"#!{sys.executable} -IS\n"
             "import sys\n"
-            f"sys.path[:0] = {paths!r}\n"
+            f"sys.path.insert(0, {package!r})\n"
+            f"sys.path.append({binding!r})\n"
             "from ketch.runtime.cli import main\n"
             "main()\n")
 os.chmod(sys.argv[1], 0o755)

@@ -88,3 +88,35 @@ def test_bad_resource_values_fail_before_anything_runs(runtime: Runtime,
     assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1
     assert "memory" in proc.stderr
     assert runtime.leftovers() == []
+
+
+def test_update_changes_limits_of_a_running_container(runtime: Runtime, bundle: Bundle,
+                                                      tmp_path: Path) -> None:
+    bundle.linux["resources"]["pids"] = {"limit": 100}
+    bundle.args("sleep", "60").write()
+    cid = runtime.new_id()
+    runtime("run", "-d", "--bundle", str(bundle.path), cid, check=True)
+    hierarchy = Path(f"/sys/fs/cgroup/pids/{cid}")
+    if not hierarchy.exists():  # a relative cgroupsPath sits under our own cgroup
+        own = Path("/proc/self/cgroup").read_text().split("pids:")[1].split()[0]
+        hierarchy = Path(f"/sys/fs/cgroup/pids{own.rstrip('/')}/{cid}")
+    assert (hierarchy / "pids.max").read_text().strip() == "100"
+    runtime("update", "--pids-limit", "42", "--memory", "64m", cid, check=True)
+    assert (hierarchy / "pids.max").read_text().strip() == "42"
+    memory = Path(str(hierarchy).replace("/pids", "/memory", 1))
+    if memory.exists():
+        assert int((memory / "memory.limit_in_bytes").read_text()) == 64 << 20
+    (tmp_path / "r.json").write_text('{"pids": {"limit": 7}}')
+    runtime("update", "--resources", str(tmp_path / "r.json"), cid, check=True)
+    assert (hierarchy / "pids.max").read_text().strip() == "7"
+    bad = runtime("update", "--memory", "lots", cid)
+    assert bad.returncode == 1 and "invalid size" in bad.stderr
+
+
+def test_new_session_keyring_unless_refused(runtime: Runtime, bundle: Bundle) -> None:
+    bundle.linux["maskedPaths"] = []
+    proc = run(runtime, bundle.args("cat", "/proc/keys"))
+    cid = runtime.ids[-1]
+    assert f"keyring   {cid}" in proc.stdout or f" {cid}: " in proc.stdout, proc.stdout
+    proc = run(runtime, bundle.args("cat", "/proc/keys"), "--no-new-keyring")
+    assert runtime.ids[-1] not in proc.stdout

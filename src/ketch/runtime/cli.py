@@ -27,7 +27,7 @@ commands:
   kill      signal a container          delete    delete a container
   ps        list a container's pids     pause     freeze a container's processes
   resume    thaw a paused container     spec      write a default config.json
-  features  print supported features
+  update    change cgroup limits        features  print supported features
 
 global options: --root DIR  --log FILE  --log-format text|json  --debug  --version
 """
@@ -44,6 +44,11 @@ OPTIONS: dict[str, dict[str, bool]] = {
     "delete": {"force": False},
     "list": {"format": True, "quiet": False},
     "ps": {"format": True},
+    "update": {"resources": True, "blkio-weight": True, "cpu-period": True, "cpu-quota": True,
+               "cpu-share": True, "cpu-rt-period": True, "cpu-rt-runtime": True,
+               "cpuset-cpus": True, "cpuset-mems": True, "memory": True,
+               "memory-reservation": True, "memory-swap": True, "pids-limit": True,
+               "kernel-memory": True, "kernel-memory-tcp": True},
     "spec": {"bundle": True, "rootless": False},
     "exec": {"console-socket": True, "pid-file": True, "process": True, "tty": False,
              "detach": False, "cwd": True, "env": True, "user": True, "additional-gids": True,

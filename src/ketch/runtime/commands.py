@@ -57,7 +57,8 @@ def cmd_create(runtime: Runtime, args: Args) -> int:
     cid = _id(args)
     _, chan = runtime.create(cid, args.get("bundle") or ".",
                              console_socket=args.get("console-socket"),
-                             pid_file=args.get("pid-file"), preserve_fds=_preserve(args))
+                             pid_file=args.get("pid-file"), preserve_fds=_preserve(args),
+                             new_keyring=not args.get("no-new-keyring"))
     chan.close()
     return 0
 
@@ -81,7 +82,8 @@ def cmd_run(runtime: Runtime, args: Args) -> int:
     try:
         c, chan = runtime.create(cid, bundle, console_socket=args.get("console-socket"),
                                  pid_file=args.get("pid-file"), preserve_fds=_preserve(args),
-                                 console_pair=pair[1] if pair else None)
+                                 console_pair=pair[1] if pair else None,
+                                 new_keyring=not args.get("no-new-keyring"))
     except ContainerExited as e:
         sys.stderr.write(f"ketch-runtime: {e}\n")
         return e.exit_code
@@ -358,3 +360,67 @@ def cmd_features(runtime: Runtime, args: Args) -> int:
     from ketch.runtime.specgen import features
     sys.stdout.write(json.dumps(features(), indent=4) + "\n")
     return 0
+
+
+# update flag -> (linux.resources section, key, parser)
+_UPDATE_FLAGS = {
+    "blkio-weight": ("blockIO", "weight", int),
+    "cpu-period": ("cpu", "period", int),
+    "cpu-quota": ("cpu", "quota", int),
+    "cpu-share": ("cpu", "shares", int),
+    "cpu-rt-period": ("cpu", "realtimePeriod", int),
+    "cpu-rt-runtime": ("cpu", "realtimeRuntime", int),
+    "cpuset-cpus": ("cpu", "cpus", str),
+    "cpuset-mems": ("cpu", "mems", str),
+    "memory": ("memory", "limit", "size"),
+    "memory-reservation": ("memory", "reservation", "size"),
+    "memory-swap": ("memory", "swap", "size"),
+    "kernel-memory": ("memory", "kernel", "size"),
+    "kernel-memory-tcp": ("memory", "kernelTCP", "size"),
+    "pids-limit": ("pids", "limit", int),
+}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from "512", "64k", "1.5g" (binary units, as runc's RAMInBytes); -1 unlimited."""
+    value = text.strip().lower().removesuffix("b").removesuffix("i")
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+    factor = units.get(value[-1:], 1)
+    number = value[:-1] if value[-1:] in units else value
+    try:
+        size = float(number)
+    except ValueError:
+        raise InvalidParameter(f"invalid size {text!r}") from None
+    return -1 if size == -1 else int(size * factor)
+
+
+def cmd_update(runtime: Runtime, args: Args) -> int:
+    cid = _id(args)
+    changes: dict[str, Any] = {}
+    source = args.get("resources")
+    if source:
+        try:
+            if source == "-":
+                raw = sys.stdin.buffer.read()
+            else:
+                with open(source, "rb") as f:
+                    raw = f.read()
+            changes = jsonio.loads(raw)
+        except OSError as e:
+            raise NotFound(f"resources file {source}: {e.strerror}") from None
+        except ValueError as e:
+            raise InvalidParameter(f"resources file {source}: not JSON ({e})") from None
+        if not isinstance(changes, dict):
+            raise InvalidParameter("the resources file must hold a JSON object")
+    for flag, (section, key, kind) in _UPDATE_FLAGS.items():
+        text = args.get(flag)
+        if text is None:
+            continue
+        try:
+            value = parse_size(text) if kind == "size" else kind(text)  # type: ignore[operator]
+        except ValueError:
+            raise InvalidParameter(f"invalid --{flag} {text!r}") from None
+        changes.setdefault(section, {})[key] = value
+    runtime.update(cid, changes)
+    return 0
+

@@ -174,7 +174,7 @@ class Runtime:
 
     def create(self, container_id: str, bundle: str, *, console_socket: str | None = None,
                pid_file: str | None = None, preserve_fds: int = 0,
-               console_pair: Any = None) -> tuple[Container, Channel]:
+               console_pair: Any = None, new_keyring: bool = True) -> tuple[Container, Channel]:
         """Make the container and leave its init waiting for `start`.
 
         Returns the container and the channel to its init (EOF once the program runs).
@@ -202,7 +202,8 @@ class Runtime:
             os.mkfifo(c.fifo, 0o622)
             os.chmod(c.fifo, 0o622)
             chan, init_pid = self._spawn_init(c, config, bundle, cgroup, resources, seccomp,
-                                              ns, console_socket, console_pair, preserve_fds)
+                                              ns, console_socket, console_pair, preserve_fds,
+                                              container_id if new_keyring else None)
             init_stat = process_stat(init_pid)
             if init_stat is None:
                 raise HostError("the container's init exited while it was being created")
@@ -232,7 +233,7 @@ class Runtime:
     def _spawn_init(self, c: Container, config: dict[str, Any], bundle: str, cgroup: Cgroup,
                     resources: dict[str, Any], seccomp: SeccompFilter | None,
                     ns: dict[str, str], console_socket: str | None, console_pair: Any,
-                    preserve_fds: int) -> tuple[Channel, int]:
+                    preserve_fds: int, keyring: str | None) -> tuple[Channel, int]:
         linux = config.get("linux") or {}
         join = _open_namespaces(ns)
         console_fd = _console_fd(console_socket, console_pair)
@@ -242,7 +243,7 @@ class Runtime:
                     new=[k for k, p in ns.items() if not p], cgroup=None, seccomp=seccomp,
                     console_fd=console_fd, state_dir_fd=state_dir_fd,
                     preserve_fds=preserve_fds, cgroup_mounts=cgroup.mount_sources(),
-                    bundle=bundle)
+                    bundle=bundle, keyring=keyring)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             parent.close()
@@ -509,6 +510,29 @@ class Runtime:
         cgroup = cgroup_of(c)
         assert cgroup is not None
         cgroup.thaw()
+
+    def update(self, container_id: str, changes: dict[str, Any]) -> None:
+        """Merge `changes` (OCI linux.resources) into the container's limits and apply them."""
+        c = self.container(container_id)
+        lock = c.lock()
+        try:
+            if c.status() == "stopped":
+                raise Conflict("cannot update a stopped container")
+            cgroup = cgroup_of(c)
+            if cgroup is None:
+                raise HostError("container has no cgroup to update")
+            config = c.state["config"]
+            linux = config.setdefault("linux", {})
+            resources = linux.setdefault("resources", {})
+            for key, value in changes.items():
+                if isinstance(value, dict) and isinstance(resources.get(key), dict):
+                    resources[key] = {**resources[key], **value}
+                else:
+                    resources[key] = value
+            cgroup.apply(_resources(config))
+            c.save()
+        finally:
+            os.close(lock)
 
     def pids(self, container_id: str) -> list[int]:
         c = self.container(container_id)

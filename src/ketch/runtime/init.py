@@ -43,7 +43,7 @@ class Job:
     def __init__(self, *, config: dict[str, Any], process: dict[str, Any], chan: Channel,
                  join: dict[str, int], new: list[str], cgroup: Any, seccomp: SeccompFilter | None,
                  console_fd: int = -1, state_dir_fd: int = -1, preserve_fds: int = 0,
-                 cgroup_mounts: Any = None, bundle: str = "") -> None:
+                 cgroup_mounts: Any = None, bundle: str = "", keyring: str | None = None) -> None:
         self.config = config
         self.process = process
         self.chan = chan
@@ -56,6 +56,7 @@ class Job:
         self.preserve_fds = preserve_fds
         self.cgroup_mounts = cgroup_mounts
         self.bundle = bundle
+        self.keyring = keyring      # name of a new session keyring for the init, if any
 
     @property
     def linux(self) -> dict[str, Any]:
@@ -147,6 +148,8 @@ def container_init(job: Job) -> NoReturn:
     try:
         _default_signals()
         os.umask(0o022)
+        if job.keyring:
+            _new_session_keyring(job.keyring)
         rootfs = Rootfs(config, userns="user" in job.new or "user" in job.join,
                         new_netns="network" in job.new,
                         cgroupns="cgroup" in job.new or "cgroup" in job.join,
@@ -241,6 +244,18 @@ def _attach_terminal(job: Job, rootfs: Any) -> None:
         rootfs.bind_console(slave)
     console.become_controlling(slave)
     os.close(slave)
+
+
+def _new_session_keyring(name: str) -> None:
+    """The container must not share the caller's session keyring (and its keys)."""
+    import errno
+
+    try:
+        L.join_session_keyring(name)
+    except OSError as e:
+        # a kernel without keyrings, or a full key quota: runc carries on too
+        if e.errno not in (errno.ENOSYS, errno.EACCES, errno.EPERM, errno.EDQUOT):
+            raise
 
 
 def _make_cwd(root_fd: int, cwd: str) -> None:

@@ -16,8 +16,8 @@ _syscall.restype = ctypes.c_long
 
 # Syscalls numbered 424 and up are the same on every architecture.
 _NR = {
-    "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126},
-    "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91},
+    "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126, "keyctl": 250},
+    "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "keyctl": 219},
 }[os.uname().machine]
 NR_PIDFD_OPEN = 434
 NR_CLOSE_RANGE = 436
@@ -222,3 +222,13 @@ def fstatfs_type(fd: int) -> int:
     buf = _Statfs()
     _check(_libc.fstatfs(fd, ctypes.byref(buf)), "fstatfs")
     return int(buf.f_type)
+
+
+KEYCTL_JOIN_SESSION_KEYRING = 1
+
+
+def join_session_keyring(name: str) -> int:
+    """Start a new session keyring called `name`; returns its serial."""
+    ret = _syscall(_NR["keyctl"], KEYCTL_JOIN_SESSION_KEYRING, _b(name))
+    return _check(ret, "keyctl(JOIN_SESSION_KEYRING)")
+
