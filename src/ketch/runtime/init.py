@@ -117,7 +117,8 @@ def stage_join(job: Job, init: bool) -> NoReturn:
             P.set_oom_score_adj(job.process)
         pid = os.fork()
         if pid:
-            chan.send(pid=pid)
+            # the child may already have failed and the runtime given up: nobody to tell
+            chan.tell(pid=pid)
             os._exit(0)
         if init:
             container_init(job)
