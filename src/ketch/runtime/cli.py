@@ -185,6 +185,10 @@ def main(argv: list[str] | None = None) -> NoReturn:
         logger.log("error", f"internal error: {e!r}")
         sys.stderr.write(f"ketch-runtime: internal error: {type(e).__name__}: {e}\n")
         code = 1
+    except SystemExit as e:  # --help, --version, usage
+        code = e.code if isinstance(e.code, int) else 1
+    # Nothing is left to clean up: skip the interpreter's teardown (~2 ms a command)
     sys.stdout.flush()
-    sys.exit(code)
+    sys.stderr.flush()
+    os._exit(code)
 
