@@ -35,18 +35,25 @@ def bundle(path: Path) -> Path:
     return path
 
 
-def time_runs(cmd: list[str], root: Path, bundle_dir: Path, n: int, warmup: int) -> list[float]:
-    samples = []
+def run_once(exe: str, root: Path, bundle_dir: Path, cid: str) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run([exe, "--root", str(root), "run", "--bundle", str(bundle_dir), cid],
+                          stdin=subprocess.DEVNULL, capture_output=True, check=False)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{exe} failed: {proc.stderr.decode().strip()}")
+    return elapsed
+
+
+def time_interleaved(runtimes: dict[str, str], tmp: Path, bundle_dir: Path, n: int,
+                     warmup: int) -> dict[str, list[float]]:
+    """Each round runs every runtime once, so drift in the machine's load hits all alike."""
+    samples: dict[str, list[float]] = {name: [] for name in runtimes}
     for i in range(n + warmup):
-        cid = f"bench-{os.getpid()}-{i}"
-        start = time.perf_counter()
-        proc = subprocess.run([*cmd, "--root", str(root), "run", "--bundle", str(bundle_dir), cid],
-                              stdin=subprocess.DEVNULL, capture_output=True, check=False)
-        elapsed = time.perf_counter() - start
-        if proc.returncode != 0:
-            raise RuntimeError(f"{cmd[0]} failed: {proc.stderr.decode().strip()}")
-        if i >= warmup:
-            samples.append(elapsed)
+        for name, exe in runtimes.items():
+            elapsed = run_once(exe, tmp / f"root-{name}", bundle_dir, f"bench-{os.getpid()}-{i}")
+            if i >= warmup:
+                samples[name].append(elapsed)
     return samples
 
 
@@ -63,16 +70,19 @@ def main() -> int:
     results: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="ketch-bench-") as tmp:
         b = bundle(Path(tmp) / "bundle")
+        usable = {}
         for name, exe in runtimes.items():
             if exe is None:
                 print(f"{name:14} not installed (apt-get install {name})")
                 continue
-            root = Path(tmp) / f"root-{name}"
             try:
-                samples = time_runs([exe], root, b, args.n, args.warmup)
+                run_once(exe, Path(tmp) / f"root-{name}", b, f"probe-{os.getpid()}")
             except RuntimeError as e:
                 print(f"{name:14} cannot run here: {e}")
                 continue
+            usable[name] = exe
+        for name, samples in time_interleaved(usable, Path(tmp), b, args.n,
+                                              args.warmup).items():
             results[name] = statistics.median(samples)
             print(f"{name:14} median {results[name] * 1000:7.1f} ms   "
                   f"min {min(samples) * 1000:7.1f} ms   over {len(samples)} runs")
