@@ -8,6 +8,7 @@ in the foreground exit with the program's own status.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
@@ -142,6 +143,9 @@ class Logger:
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
+    # A short-lived process: no collections, so that the children forked into a
+    # container do not copy every page the collector would touch.
+    gc.disable()
     argv = sys.argv[1:] if argv is None else argv
     if any(word in argv for word in ("create", "run", "exec")):
         from ketch.runtime.warmup import warm_attach_lock

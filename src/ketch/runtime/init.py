@@ -15,6 +15,7 @@ import os
 from ketch.errors import KetchError
 from ketch.runtime import linux as L
 from ketch.runtime import process as P
+from ketch.runtime.rootfs import Rootfs  # imported before fork: a child pays copy-on-write
 from ketch.runtime.sync import Channel
 
 TYPE_CHECKING = False
@@ -127,6 +128,29 @@ def stage_join(job: Job, init: bool) -> NoReturn:
         _fail(chan, e)
 
 
+def stage_direct(job: Job) -> NoReturn:
+    """The container's init forked directly by a runtime that has already entered the
+    new pid namespace (no user namespace, time namespace or hooks: see container.py)."""
+    chan = job.chan
+    try:
+        L.prctl(L.PR_SET_DUMPABLE, 0)
+        for kind in JOIN_ORDER[1:]:
+            if kind in job.join:
+                L.setns(job.join[kind], NS_FLAGS[kind])
+        flags = 0
+        for kind in job.new:
+            if kind not in ("pid", "cgroup"):  # pid: done; cgroup: once moved (see below)
+                flags |= NS_FLAGS[kind]
+        if flags:
+            L.unshare(flags)
+        for fd in job.join.values():
+            os.close(fd)
+        P.set_oom_score_adj(job.process)
+        container_init(job)
+    except BaseException as e:
+        _fail(chan, e)
+
+
 def _set_time_offsets(offsets: dict[str, Any]) -> None:
     lines = "".join(f"{clock} {o.get('secs', 0)} {o.get('nanosecs', 0)}\n"
                     for clock, o in offsets.items())
@@ -142,8 +166,6 @@ def _hooks(job: Job, kind: str) -> list[dict[str, Any]]:
 
 def container_init(job: Job) -> NoReturn:
     """Second child, the container's pid 1: root filesystem, wait for start, exec."""
-    from ketch.runtime.rootfs import Rootfs
-
     chan = job.chan
     config, linux, process = job.config, job.linux, job.process
     try:
