@@ -174,10 +174,12 @@ class Runtime:
 
     def create(self, container_id: str, bundle: str, *, console_socket: str | None = None,
                pid_file: str | None = None, preserve_fds: int = 0,
-               console_pair: Any = None, new_keyring: bool = True) -> tuple[Container, Channel]:
+               console_pair: Any = None, new_keyring: bool = True,
+               stdio: tuple[int, int, int] | None = None) -> tuple[Container, Channel]:
         """Make the container and leave its init waiting for `start`.
 
         Returns the container and the channel to its init (EOF once the program runs).
+        stdio: the program's stdin/stdout/stderr (default: ours, as runc passes them through).
         """
         c = Container(self.root, container_id)
         bundle = os.path.abspath(bundle)
@@ -203,7 +205,7 @@ class Runtime:
             os.chmod(c.fifo, 0o622)
             chan, init_pid = self._spawn_init(c, config, bundle, cgroup, resources, seccomp,
                                               ns, console_socket, console_pair, preserve_fds,
-                                              container_id if new_keyring else None)
+                                              container_id if new_keyring else None, stdio)
             init_stat = process_stat(init_pid)
             if init_stat is None:
                 raise HostError("the container's init exited while it was being created")
@@ -233,7 +235,8 @@ class Runtime:
     def _spawn_init(self, c: Container, config: dict[str, Any], bundle: str, cgroup: Cgroup,
                     resources: dict[str, Any], seccomp: SeccompFilter | None,
                     ns: dict[str, str], console_socket: str | None, console_pair: Any,
-                    preserve_fds: int, keyring: str | None) -> tuple[Channel, int]:
+                    preserve_fds: int, keyring: str | None,
+                    stdio: tuple[int, int, int] | None) -> tuple[Channel, int]:
         linux = config.get("linux") or {}
         # Without a user namespace (which must come first), a time namespace (which
         # applies to children only) or hooks (which the runtime forks later), the
@@ -242,7 +245,11 @@ class Runtime:
         direct = not ({"user", "time"} & ns.keys()) and not any(
             (config.get("hooks") or {}).values())
         join = _open_namespaces(ns)
+        own_pidns = -1
         if direct and "pid" in ns:
+            # remembered, so that a long-lived caller (the engine's supervisor) forks
+            # its next children in its own pid namespace again
+            own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
             pid_fd = join.pop("pid", -1)
             try:
                 if pid_fd >= 0:
@@ -259,13 +266,17 @@ class Runtime:
                     new=[k for k, p in ns.items() if not p], cgroup=None, seccomp=seccomp,
                     console_fd=console_fd, state_dir_fd=state_dir_fd,
                     preserve_fds=preserve_fds, cgroup_mounts=cgroup.mount_sources(),
-                    bundle=bundle, keyring=keyring)
+                    bundle=bundle, keyring=keyring, stdio=stdio)
+        I.preload(job)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             parent.close()
             if direct:
                 I.stage_direct(job)
             I.stage_join(job, init=True)
+        if own_pidns >= 0:
+            L.setns(own_pidns, L.CLONE_NEWPID)
+            os.close(own_pidns)
         child.close()
         for fd in join.values():
             os.close(fd)
@@ -414,6 +425,7 @@ class Runtime:
         job = I.Job(config=config, process=process, chan=child, join=fds, new=[],
                     cgroup=cgroup_of(c), seccomp=seccomp, console_fd=console_fd,
                     preserve_fds=preserve_fds)
+        I.preload(job)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             parent.close()

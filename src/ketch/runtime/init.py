@@ -44,7 +44,8 @@ class Job:
     def __init__(self, *, config: dict[str, Any], process: dict[str, Any], chan: Channel,
                  join: dict[str, int], new: list[str], cgroup: Any, seccomp: SeccompFilter | None,
                  console_fd: int = -1, state_dir_fd: int = -1, preserve_fds: int = 0,
-                 cgroup_mounts: Any = None, bundle: str = "", keyring: str | None = None) -> None:
+                 cgroup_mounts: Any = None, bundle: str = "", keyring: str | None = None,
+                 stdio: tuple[int, int, int] | None = None) -> None:
         self.config = config
         self.process = process
         self.chan = chan
@@ -58,10 +59,20 @@ class Job:
         self.cgroup_mounts = cgroup_mounts
         self.bundle = bundle
         self.keyring = keyring      # name of a new session keyring for the init, if any
+        self.stdio = stdio          # the program's stdin/stdout/stderr, if not ours
 
     @property
     def linux(self) -> dict[str, Any]:
         return self.config.get("linux") or {}
+
+
+def preload(job: Job) -> None:
+    """Import, before fork, what the child will need after pivot_root: from inside the
+    container's root, ketch's own modules cannot be found any more."""
+    if job.process.get("terminal"):
+        import ketch.runtime.console  # noqa: F401
+    if job.config.get("hooks"):
+        import ketch.runtime.hooks  # noqa: F401
 
 
 def _fail(chan: Channel, e: BaseException) -> NoReturn:
@@ -171,6 +182,9 @@ def container_init(job: Job) -> NoReturn:
     try:
         _default_signals()
         os.umask(0o022)
+        if job.stdio is not None:
+            for target, fd in enumerate(job.stdio):
+                os.dup2(fd, target)  # dup2 clears close-on-exec on the copy
         if job.keyring:
             _new_session_keyring(job.keyring)
         rootfs = Rootfs(config, userns="user" in job.new or "user" in job.join,
