@@ -1,16 +1,76 @@
-"""Entry point of `ketchd`, the daemon serving the Docker Engine API (the engine issue)."""
+"""`ketchd`: the daemon. Serves the Docker Engine API on a unix socket.
+
+    ketchd [-H unix:///run/ketch/ketch.sock] [--data-root /var/lib/ketch]
+           [--exec-root /run/ketch] [--config-file /etc/ketch/daemon.json]
+
+Options come from the config file first (the same keys as Docker's daemon.json:
+"hosts", "data-root", "exec-root"), then from the command line.
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
+import os
 import sys
 
 from ketch import __version__
 
+DEFAULTS = {"hosts": ["unix:///run/ketch/ketch.sock"], "data-root": "/var/lib/ketch",
+            "exec-root": "/run/ketch"}
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="ketchd", description="ketch's container engine")
+    parser.add_argument("-H", "--host", action="append", help="unix:///path of the API socket")
+    parser.add_argument("--data-root", help="where images and containers live")
+    parser.add_argument("--exec-root", help="where runtime state lives")
+    parser.add_argument("--config-file", default="/etc/ketch/daemon.json")
+    parser.add_argument("-v", "--version", action="store_true")
+    return parser.parse_args(argv)
+
+
+def load_config(path: str, explicit: bool) -> dict[str, object]:
+    try:
+        with open(path, "rb") as f:
+            config = json.loads(f.read())
+    except FileNotFoundError:
+        if explicit:
+            raise SystemExit(f"ketchd: config file {path} does not exist") from None
+        return {}
+    except ValueError as e:
+        raise SystemExit(f"ketchd: config file {path} is not valid JSON: {e}") from None
+    if not isinstance(config, dict):
+        raise SystemExit(f"ketchd: config file {path} must hold a JSON object")
+    unknown = set(config) - set(DEFAULTS)
+    if unknown:
+        raise SystemExit(f"ketchd: unknown options in {path}: {', '.join(sorted(unknown))}")
+    return config
+
 
 def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
-    if args and args[0] in ("--version", "-v"):
+    args = parse(sys.argv[1:] if argv is None else argv)
+    if args.version:
         sys.stdout.write(f"ketchd version {__version__}\n")
         sys.exit(0)
-    sys.stderr.write("ketchd: the Engine API server is not available yet\n")
-    sys.exit(1)
+    explicit = "--config-file" in (argv or sys.argv)
+    settings = {**DEFAULTS, **load_config(args.config_file, explicit)}
+    hosts = args.host or settings["hosts"]
+    assert isinstance(hosts, list)
+    if len(hosts) != 1 or not str(hosts[0]).startswith("unix://"):
+        raise SystemExit("ketchd: exactly one unix:// host is supported")
+    socket_path = str(hosts[0]).removeprefix("unix://")
+    data_root = os.path.abspath(str(args.data_root or settings["data-root"]))
+    exec_root = os.path.abspath(str(args.exec_root or settings["exec-root"]))
+    if os.geteuid() != 0:
+        raise SystemExit("ketchd: must run as root")
+    from ketch.api.server import serve
+    from ketch.engine.engine import Engine
+    from ketch.errors import KetchError
+    try:
+        asyncio.run(serve(Engine(data_root, exec_root), socket_path))
+    except KetchError as e:
+        raise SystemExit(f"ketchd: {e}") from None
+    except KeyboardInterrupt:
+        pass

@@ -9,13 +9,17 @@ from ketch.bootstrap.busybox import make_busybox_rootfs
 from ketch.bootstrap.catalog import BUILDERS, BuildResult, build
 from ketch.bootstrap.metadata import BaseImage, read_metadata
 from ketch.bootstrap.output import DEFAULT_OUT
+from ketch.bootstrap.store import ImportResult, import_base_image, import_base_images
 
 __all__ = [
     "BUILDERS",
     "DEFAULT_OUT",
     "BaseImage",
     "BuildResult",
+    "ImportResult",
     "build",
+    "import_base_image",
+    "import_base_images",
     "make_busybox_rootfs",
     "read_metadata",
 ]

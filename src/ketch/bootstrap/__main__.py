@@ -1,5 +1,7 @@
-"""`python -m ketch.bootstrap [--out DIR] [--force] [busybox|debian:bookworm-slim|all ...]`
+"""`python -m ketch.bootstrap [--out DIR] [--force] [--import-into DATA_ROOT] [IMAGE|all ...]`
 
+IMAGE is busybox or debian:bookworm-slim. With --import-into, each image is also put into
+the image store at DATA_ROOT (e.g. /var/lib/ketch) unless it is there already.
 Prints one line per image (reference, size, short diff_id, what happened); on failure one
 line `ketch: <reason>` on stderr and a non-zero exit status.
 """
@@ -13,7 +15,9 @@ from typing import NoReturn
 
 from ketch.bootstrap.catalog import BUILDERS, build, resolve
 from ketch.bootstrap.output import DEFAULT_OUT
+from ketch.bootstrap.store import import_base_image
 from ketch.errors import KetchError
+from ketch.images import ImageStore
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"default {DEFAULT_OUT}")
     parser.add_argument("--force", action="store_true", help="rebuild even if current")
     parser.add_argument(
+        "--import-into",
+        metavar="DATA_ROOT",
+        help="also import the images into the image store at DATA_ROOT (e.g. /var/lib/ketch)",
+    )
+    parser.add_argument(
         "images",
         nargs="*",
         default=["all"],
@@ -57,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"{result.image.diff_id[:19]}  {result.tarball}  ({state})",
                 flush=True,
             )
+            if args.import_into:
+                stored = import_base_image(ImageStore(args.import_into), result.image,
+                                           result.tarball)
+                state = "imported" if stored.imported else "already there"
+                print(f"{stored.reference:<22} {stored.image_id[7:19]}  into "
+                      f"{args.import_into}  ({state})", flush=True)
     except KetchError as e:
         print(f"ketch: {e}", file=sys.stderr)
         return 1

@@ -1,21 +1,34 @@
-"""Entry point of `ketch`. The engine commands arrive with ketchd (the engine issue);
-until then the command knows its version and says plainly what it cannot do yet."""
+"""Entry point of `ketch`: Docker's CLI, speaking the Engine API through ketch.client.
+
+Kept tiny: `ketch --version` answers before anything else is imported, and every verb
+is imported only when it runs.
+"""
 
 from __future__ import annotations
 
 import sys
 
-from ketch import __version__
-
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] in ("-h", "--help", "help"):
-        sys.stdout.write("usage: ketch COMMAND\n\ncommands available now: version\n"
-                         "the OCI runtime is `ketch-runtime` (see ketch-runtime --help)\n")
-        sys.exit(0)
-    if args[0] in ("version", "--version", "-v"):
+    if args in (["--version"], ["-v"]):
+        from ketch import __version__
+
         sys.stdout.write(f"ketch version {__version__}\n")
         sys.exit(0)
-    sys.stderr.write(f"ketch: '{args[0]}' is not available yet: it needs the engine (ketchd)\n")
-    sys.exit(125)
+    from ketch.cli.app import execute
+
+    try:
+        code = execute(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = 0
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

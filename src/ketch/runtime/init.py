@@ -70,7 +70,7 @@ def preload(job: Job) -> None:
     """Import, before fork, what the child will need after pivot_root: from inside the
     container's root, ketch's own modules cannot be found any more."""
     if job.process.get("terminal"):
-        import ketch.runtime.console  # noqa: F401
+        import ketch.runtime.console
     if job.config.get("hooks"):
         import ketch.runtime.hooks  # noqa: F401
 

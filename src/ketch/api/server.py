@@ -1,0 +1,372 @@
+"""The Docker Engine API over a unix socket, with aiohttp: HTTP in, engine calls, HTTP out.
+
+Every route answers both unversioned and /vX.Y/ paths. Errors are Docker's
+{"message": ...} with the status code of the ketch.errors class. attach is
+hijacked: after `101 UPGRADED` (or `200` for clients that did not ask to
+upgrade) the connection carries the container's raw stream both ways.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from ketch import __version__
+from ketch.api.routing import Handler, json_response, versioned
+from ketch.engine.engine import API_VERSION, Engine
+from ketch.errors import InvalidParameter, KetchError, NotModified
+
+MAX_BODY = 16 * 1024 * 1024  # container create bodies; image imports stream separately
+HEADERS = {"Api-Version": API_VERSION, "Docker-Experimental": "false", "Ostype": "linux",
+           "Server": f"Ketch/{__version__} (linux)"}
+
+routes = web.RouteTableDef()
+ENGINE = web.AppKey("engine", Engine)
+
+
+def _bool(request: web.Request, name: str, default: bool = False) -> bool:
+    value = request.query.get(name)
+    if value is None:
+        return default
+    return value.lower() in ("1", "true", "yes")
+
+
+def _int(request: web.Request, name: str, default: int | None = None) -> int | None:
+    value = request.query.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidParameter(f"invalid value for {name}: {value!r}") from None
+
+
+def _filters(request: web.Request) -> dict[str, list[str]]:
+    """Both the CLI's {"label": {"k=v": true}} and docker-py's {"label": ["k=v"]} forms."""
+    raw = request.query.get("filters")
+    if not raw:
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        raise InvalidParameter(f"invalid filters: {raw}") from None
+    if not isinstance(parsed, dict):
+        raise InvalidParameter("invalid filters: must be a JSON object")
+    out: dict[str, list[str]] = {}
+    for key, value in parsed.items():
+        if isinstance(value, dict):
+            out[key] = [k for k, on in value.items() if on]
+        elif isinstance(value, list):
+            out[key] = [str(v) for v in value]
+        else:
+            out[key] = [str(value)]
+    return out
+
+
+async def _json_body(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError as e:
+        raise InvalidParameter(f"invalid JSON: {e}") from None
+
+
+def engine_of(request: web.Request) -> Engine:
+    return request.app[ENGINE]
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except NotModified:
+        return web.Response(status=304)
+    except KetchError as e:
+        return json_response({"message": str(e)}, status=e.status)
+    except web.HTTPRequestEntityTooLarge:
+        return json_response({"message": "request body is too large"}, status=413)
+    except web.HTTPException as e:
+        if e.status == 404:
+            return json_response({"message": "page not found"}, status=404)
+        return json_response({"message": e.reason}, status=e.status)
+
+
+async def _headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(HEADERS)
+
+
+def _route(method: str, path: str) -> Callable[[Handler], Handler]:
+    return versioned(routes, method, path)
+
+
+# -- system ------------------------------------------------------------------
+
+
+@_route("GET", "/_ping")
+async def ping(request: web.Request) -> web.Response:
+    return web.Response(text="OK", headers={"Cache-Control": "no-cache, no-store, "
+                                            "must-revalidate", "Pragma": "no-cache"})
+
+
+@_route("HEAD", "/_ping")
+async def ping_head(request: web.Request) -> web.Response:
+    return web.Response(headers={"Cache-Control": "no-cache, no-store, must-revalidate",
+                                 "Pragma": "no-cache", "Content-Length": "0"})
+
+
+@_route("GET", "/version")
+async def version(request: web.Request) -> web.Response:
+    return json_response(engine_of(request).version())
+
+
+@_route("GET", "/info")
+async def info(request: web.Request) -> web.Response:
+    return json_response(engine_of(request).info())
+
+
+# -- containers ----------------------------------------------------------------
+
+
+@_route("POST", "/containers/create")
+async def container_create(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    result = await engine_of(request).create(body, request.query.get("name"))
+    return json_response(result, status=201)
+
+
+@_route("GET", "/containers/json")
+async def container_list(request: web.Request) -> web.Response:
+    limit = _int(request, "limit", -1) or -1
+    if _bool(request, "latest"):
+        limit = 1
+    found = engine_of(request).list(all_=_bool(request, "all"), limit=limit,
+                                    filters=_filters(request))
+    return json_response(found)
+
+
+@_route("GET", "/containers/{id}/json")
+async def container_inspect(request: web.Request) -> web.Response:
+    return json_response(engine_of(request).inspect(request.match_info["id"]))
+
+
+@_route("POST", "/containers/{id}/start")
+async def container_start(request: web.Request) -> web.Response:
+    await engine_of(request).start(request.match_info["id"])
+    return web.Response(status=204)
+
+
+@_route("POST", "/containers/{id}/stop")
+async def container_stop(request: web.Request) -> web.Response:
+    timeout = _int(request, "t", None)
+    if timeout is None:
+        timeout = _int(request, "timeout", None)
+    # the stop goes on even if the client hangs up (Docker detaches its context too)
+    await asyncio.shield(engine_of(request).stop(request.match_info["id"], timeout,
+                                                 request.query.get("signal")))
+    return web.Response(status=204)
+
+
+@_route("POST", "/containers/{id}/restart")
+async def container_restart(request: web.Request) -> web.Response:
+    await asyncio.shield(engine_of(request).restart(request.match_info["id"],
+                                                    _int(request, "t", None)))
+    return web.Response(status=204)
+
+
+@_route("POST", "/containers/{id}/kill")
+async def container_kill(request: web.Request) -> web.Response:
+    await engine_of(request).kill(request.match_info["id"], request.query.get("signal"))
+    return web.Response(status=204)
+
+
+@_route("POST", "/containers/{id}/wait")
+async def container_wait(request: web.Request) -> web.StreamResponse:
+    engine = engine_of(request)
+    engine.containers.get(request.match_info["id"])  # a 404 before the 200
+    response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    await response.prepare(request)  # headers now; the body when the container exits
+    code = await engine.wait(request.match_info["id"], request.query.get("condition", ""))
+    await response.write(json.dumps({"Error": None, "StatusCode": code}).encode() + b"\n")
+    await response.write_eof()
+    return response
+
+
+@_route("DELETE", "/containers/{id}")
+async def container_remove(request: web.Request) -> web.Response:
+    await engine_of(request).remove(request.match_info["id"], force=_bool(request, "force"),
+                                    volumes=_bool(request, "v"))
+    return web.Response(status=204)
+
+
+@_route("POST", "/containers/{id}/rename")
+async def container_rename(request: web.Request) -> web.Response:
+    name = request.query.get("name", "")
+    await engine_of(request).rename(request.match_info["id"], name)
+    return web.Response(status=204)
+
+
+@_route("POST", "/containers/{id}/resize")
+async def container_resize(request: web.Request) -> web.Response:
+    await engine_of(request).resize(request.match_info["id"], _int(request, "h", 0) or 0,
+                                    _int(request, "w", 0) or 0)
+    return web.Response(status=200)
+
+
+@_route("GET", "/containers/{id}/logs")
+async def container_logs(request: web.Request) -> web.StreamResponse:
+    engine = engine_of(request)
+    stdout, stderr = _bool(request, "stdout"), _bool(request, "stderr")
+    if not (stdout or stderr):
+        raise InvalidParameter("Bad parameters: you must choose at least one stream")
+    c, entries = await engine.logs(
+        request.match_info["id"], follow=_bool(request, "follow"), stdout=stdout,
+        stderr=stderr, tail=request.query.get("tail", "all"),
+        since=float(request.query.get("since") or 0), until=float(request.query.get("until")
+                                                                  or 0),
+        timestamps=_bool(request, "timestamps"))
+    tty = bool(c.config.get("Tty"))
+    response = web.StreamResponse(status=200, headers={
+        "Content-Type": "application/vnd.docker.raw-stream" if tty
+        else "application/vnd.docker.multiplexed-stream"})
+    await response.prepare(request)
+    async for stream, data in entries:
+        await response.write(data if tty else _frame(stream, data))
+    await response.write_eof()
+    return response
+
+
+def _frame(stream: int, data: bytes) -> bytes:
+    return bytes((stream, 0, 0, 0)) + len(data).to_bytes(4, "big") + data
+
+
+@_route("POST", "/containers/{id}/attach")
+async def container_attach(request: web.Request) -> web.StreamResponse:
+    engine = engine_of(request)
+    stdin = _bool(request, "stdin")
+    c, sreader, swriter = await engine.attach(
+        request.match_info["id"], stdin=stdin, stdout=_bool(request, "stdout"),
+        stderr=_bool(request, "stderr"))
+    upgrade = request.headers.get("Upgrade", "").lower() == "tcp"
+    content_type = "application/vnd.docker.raw-stream" if c.config.get("Tty") \
+        else "application/vnd.docker.multiplexed-stream"
+    return await _hijack(request, upgrade, content_type, sreader, swriter, stdin)
+
+
+async def _hijack(request: web.Request, upgrade: bool, content_type: str,
+                  sreader: asyncio.StreamReader, swriter: asyncio.StreamWriter,
+                  stdin: bool) -> web.StreamResponse:
+    """Answer 101 (or 200), then relay raw bytes between the client and the supervisor."""
+    transport = request.transport
+    assert transport is not None
+    # the connection is ours from here: aiohttp's protocol would close it on the client's
+    # half-close (the CLI half-closes at once when it sends no stdin)
+    incoming: asyncio.Queue[bytes | None] = asyncio.Queue()
+    early = request.content.read_nowait() if not request.content.at_eof() else b""
+    if early:
+        incoming.put_nowait(early)
+    transport.set_protocol(_Raw(incoming))
+    transport.resume_reading()
+    head = ["HTTP/1.1 101 UPGRADED" if upgrade else "HTTP/1.1 200 OK",
+            f"Content-Type: {content_type}"]
+    if upgrade:
+        head += ["Connection: Upgrade", "Upgrade: tcp"]
+    head += [f"{k}: {v}" for k, v in HEADERS.items()]
+    transport.write(("\r\n".join(head) + "\r\n\r\n").encode())
+
+    async def to_client() -> None:
+        while data := await sreader.read(65536):
+            if transport.is_closing():
+                return
+            transport.write(data)
+
+    async def from_client() -> None:
+        try:
+            while data := await incoming.get():
+                swriter.write(data)
+                await swriter.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            return
+        if swriter.can_write_eof():
+            swriter.write_eof()  # the client half-closed: the program reads EOF
+
+    tasks = [asyncio.ensure_future(to_client())]
+    if stdin:
+        tasks.append(asyncio.ensure_future(from_client()))
+    try:
+        await tasks[0]
+    finally:
+        for task in tasks[1:]:
+            task.cancel()
+        swriter.close()
+        transport.close()
+    return _Hijacked()
+
+
+class _Raw(asyncio.Protocol):
+    """The client's side of a hijacked connection: its bytes, then None at its EOF."""
+
+    def __init__(self, incoming: asyncio.Queue[bytes | None]) -> None:
+        self.incoming = incoming
+
+    def data_received(self, data: bytes) -> None:
+        self.incoming.put_nowait(data)
+
+    def eof_received(self) -> bool:
+        self.incoming.put_nowait(None)
+        return True  # half-closed: we still write our side
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.incoming.put_nowait(None)
+
+
+class _Hijacked(web.StreamResponse):
+    """The connection was taken over: aiohttp must not write a response of its own."""
+
+    def __init__(self) -> None:
+        super().__init__(status=200)
+
+    async def prepare(self, request: web.BaseRequest) -> Any:
+        return None
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        return None
+
+
+# -- serving -------------------------------------------------------------------
+
+
+def make_app(engine: Engine) -> web.Application:
+    app = web.Application(middlewares=[errors], client_max_size=MAX_BODY)
+    app[ENGINE] = engine
+    app.add_routes(routes)
+    from ketch.api import images as image_routes
+    app.add_routes(image_routes.routes)
+    app.on_response_prepare.append(_headers)
+    return app
+
+
+async def serve(engine: Engine, socket_path: str) -> None:
+    await engine.restore()
+    app = make_app(engine)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    os.makedirs(os.path.dirname(socket_path), mode=0o711, exist_ok=True)
+    try:
+        os.unlink(socket_path)
+    except FileNotFoundError:
+        pass
+    old = os.umask(0o117)  # the socket is 0660 from the start, never briefly open
+    try:
+        site = web.UnixSite(runner, socket_path)
+        await site.start()
+    finally:
+        os.umask(old)
+    await asyncio.Event().wait()

@@ -1,0 +1,168 @@
+"""Dispatch: global flags, the verb table, and Docker's error lines and exit codes.
+
+Verbs live in `ketch.cli.commands.*` and are imported only when called, so that
+`ketch ps` loads the client and the ps formatter and nothing else.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ketch.cli.command import CLIError, Command, ExitCode
+from ketch.cli.context import Context
+from ketch.cli.flags import Flag, FlagError, HelpRequested, parse, usage_text
+
+# verb -> "module:attribute" of its Command
+COMMANDS: dict[str, str] = {
+    "run": "run:RUN",
+    "create": "run:CREATE",
+    "start": "lifecycle:START",
+    "stop": "lifecycle:STOP",
+    "restart": "lifecycle:RESTART",
+    "kill": "lifecycle:KILL",
+    "rm": "lifecycle:RM",
+    "rename": "lifecycle:RENAME",
+    "wait": "lifecycle:WAIT",
+    "ps": "ps:PS",
+    "logs": "logs:LOGS",
+    "inspect": "inspect:INSPECT",
+    "exec": "exec:EXEC",
+    "images": "images:IMAGES",
+    "import": "images:IMPORT",
+    "tag": "images:TAG",
+    "rmi": "images:RMI",
+    "version": "system:VERSION",
+    "info": "system:INFO",
+}
+
+# `ketch container ls`, `ketch image rm`, ... -> the top-level verb
+GROUPS: dict[str, dict[str, str]] = {
+    "container": {"ls": "ps", "list": "ps", "ps": "ps", "remove": "rm",
+                  **{v: v for v in ("run", "create", "start", "stop", "restart", "kill", "rm",
+                                    "rename", "wait", "logs", "inspect", "exec")}},
+    "image": {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi",
+              "import": "import", "tag": "tag", "inspect": "inspect"},
+    "system": {"info": "info"},
+}
+
+GLOBAL_FLAGS = (
+    Flag("host", "H", "list", help="Daemon socket to connect to", metavar="list"),
+    Flag("debug", "D", help="Enable debug mode"),
+    Flag("log-level", "l", "string", help="Set the logging level"),
+    Flag("config", kind="string", help="Location of client config files"),
+    Flag("context", "c", "string", help="Name of the context to use"),
+    Flag("version", "v", help="Print version information and quit"),
+)
+
+
+def load(name: str) -> Command:
+    module, _, attr = COMMANDS[name].partition(":")
+    mod = __import__(f"ketch.cli.commands.{module}", fromlist=[attr])
+    command: Command = getattr(mod, attr)
+    return command
+
+
+def main_help() -> str:
+    lines = ["", "Usage:  ketch [OPTIONS] COMMAND", "",
+             "A self-sufficient runtime for containers (Docker-compatible)", "", "Commands:"]
+    lines += [f"  {name}" for name in sorted(COMMANDS)]
+    lines += ["", "Run 'ketch COMMAND --help' for more information on a command.", ""]
+    return "\n".join(lines)
+
+
+def _usage_error(ctx: Context, command: Command, message: str, hint: str, code: int) -> int:
+    ctx.err.write(f"{message}\n\nUsage:  {command.usage}\n\n"
+                  f"{hint} 'ketch {command.name} --help' for more information\n")
+    return code
+
+
+def run_command(ctx: Context, command: Command, argv: list[str]) -> int:
+    try:
+        opts = parse(command.flags, argv, command.interspersed)
+    except HelpRequested:
+        ctx.write(usage_text(command.usage, command.description, command.flags,
+                             command.aliases))
+        return 0
+    except FlagError as exc:
+        return _usage_error(ctx, command, str(exc), "Run", 125)
+    problem = command.check_args(opts.args)
+    if problem:
+        hint = "See" if "at least" in problem else "Run"
+        return _usage_error(ctx, command, f"ketch: {problem}", hint, 1)
+    try:
+        return command.handler(ctx, opts)
+    except ExitCode as exc:
+        return exc.code
+    except CLIError as exc:
+        if command.run_style:
+            return _run_error(ctx, command, exc.message, exc.code if exc.code != 1 else 125)
+        if exc.message:
+            ctx.err.write(exc.message + "\n")
+        return exc.code
+    except Exception as exc:  # the client's errors, and any bug: one line, never a traceback
+        from ketch.client.errors import APIError, DaemonUnavailable
+
+        if isinstance(exc, APIError | DaemonUnavailable):
+            message = str(exc)
+        elif isinstance(exc, OSError):
+            message = f"{exc.strerror or exc}" if not exc.filename else \
+                f"{exc.filename}: {(exc.strerror or str(exc)).lower()}"
+        else:
+            message = f"{type(exc).__name__}: {exc}"
+        if command.run_style:
+            return _run_error(ctx, command, message, 125)
+        ctx.err.write(message + "\n")
+        return 1
+
+
+def _run_error(ctx: Context, command: Command, message: str, code: int) -> int:
+    ctx.err.write(f"ketch: {message}\n\nRun 'ketch {command.name} --help' for more information\n")
+    return code
+
+
+def execute(argv: list[str]) -> int:
+    ctx = Context()
+    try:
+        opts = parse(GLOBAL_FLAGS, argv, interspersed=False)
+    except HelpRequested:
+        ctx.write(main_help())
+        return 0
+    except FlagError as exc:
+        ctx.err.write(f"{exc}\n\nUsage:  ketch [OPTIONS] COMMAND\n\n"
+                      "Run 'ketch --help' for more information\n")
+        return 125
+    if opts.version:
+        from ketch import __version__
+
+        ctx.write(f"ketch version {__version__}\n")
+        return 0
+    if opts.host:
+        ctx.host_flag = opts.host[-1]
+    args = opts.args
+    if not args or args[0] == "help":
+        ctx.write(main_help())
+        return 0
+    name, rest = args[0], args[1:]
+    if name in GROUPS:
+        if not rest or rest[0] not in GROUPS[name]:
+            sub = rest[0] if rest else ""
+            ctx.err.write(f"ketch: unknown command: ketch {name} {sub}".rstrip() +
+                          f"\n\nRun 'ketch {name} --help' for more information\n")
+            return 1
+        name, rest = GROUPS[name][rest[0]], rest[1:]
+    if name not in COMMANDS:
+        ctx.err.write(f"ketch: unknown command: ketch {name}\n\n"
+                      "Run 'ketch --help' for more information\n")
+        return 1
+    try:
+        return run_command(ctx, load(name), rest)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    finally:
+        ctx.close()
+        try:
+            sys.stdout.flush()
+        except (BrokenPipeError, ValueError):
+            pass

@@ -1,0 +1,1 @@
+"""One module per family of verbs; each exposes `Command` objects that app.py loads lazily."""

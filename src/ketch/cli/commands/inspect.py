@@ -1,0 +1,83 @@
+"""`ketch inspect`: containers first, then images (as the docker CLI tries each kind),
+pretty JSON like Docker's, or a Go template per object with `--format`."""
+
+from __future__ import annotations
+
+import json
+
+from ketch.cli.command import CLIError, Command
+from ketch.cli.context import Context
+from ketch.cli.flags import Flag, Parsed
+from ketch.client.errors import APIError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def pretty_json(items: list[Any]) -> str:
+    """json.MarshalIndent(..., "", "    ") with Go's HTML escaping."""
+    text = json.dumps(items, indent=4, ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _lookup(ctx: Context, name: str, kind: str, size: bool) -> dict[str, Any] | None:
+    client = ctx.client
+    getters = {"container": lambda: client.inspect_container(name, size),
+               "image": lambda: client.inspect_image(name)}
+    kinds = [kind] if kind else ["container", "image"]
+    for each in kinds:
+        try:
+            return getters[each]()
+        except APIError as exc:
+            if exc.status != 404:
+                raise
+    return None
+
+
+def _inspect(ctx: Context, opts: Parsed) -> int:
+    kind = (opts.type or "").lower()
+    if kind and kind not in ("container", "image"):
+        raise CLIError(f'"{kind}" is not a valid value for --type', 1)
+    template = None
+    if opts.format:
+        from ketch.cli.gotemplate import Template, TemplateError
+
+        source = "{{json .}}" if opts.format == "json" else opts.format
+        try:
+            template = Template(source)
+        except TemplateError as exc:
+            raise CLIError(f"template parsing error: {exc}", 1) from None
+    found: list[Any] = []
+    errors: list[str] = []
+    for name in opts.args:
+        item = _lookup(ctx, name, kind, bool(opts.size))
+        if item is None:
+            errors.append(f"Error: No such {kind or 'object'}: {name}")
+            continue
+        if template is None:
+            found.append(item)
+            continue
+        from ketch.cli.gotemplate import TemplateError
+
+        try:
+            ctx.write(template.execute(item) + "\n")
+        except TemplateError as exc:
+            raise CLIError(f"template: {exc}", 1) from None
+    if template is None:
+        ctx.write(pretty_json(found) + "\n")
+    if errors:
+        ctx.flush()
+        raise CLIError("\n".join(errors), 1)
+    return 0
+
+
+INSPECT = Command(
+    name="inspect",
+    usage="ketch inspect [OPTIONS] NAME|ID [NAME|ID...]",
+    description="Return low-level information on Docker objects",
+    flags=(Flag("format", "f", "string", help="Format output using a custom template"),
+           Flag("size", "s", help="Display total file sizes if the type is container"),
+           Flag("type", kind="string", help="Only inspect objects of the given type")),
+    handler=_inspect, min_args=1,
+)

@@ -1,0 +1,60 @@
+"""`ketch ps`: list containers (GET /containers/json) in Docker's table or a --format."""
+
+from __future__ import annotations
+
+from ketch.cli.command import CLIError, Command
+from ketch.cli.context import Context
+from ketch.cli.flags import Flag, Parsed
+
+
+def parse_filters(items: list[str]) -> dict[str, list[str]]:
+    """`--filter key=value` (repeatable) -> {"key": ["value", ...]}."""
+    filters: dict[str, list[str]] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise CLIError(f"invalid argument \"{item}\" for \"-f, --filter\" flag: bad format "
+                           f"of filter (expected name=value)", 125)
+        filters.setdefault(key.strip().lower(), []).append(value)
+    return filters
+
+
+def _ps(ctx: Context, opts: Parsed) -> int:
+    from ketch.cli import containers_format as cf
+    from ketch.cli.formatter import render
+
+    limit = opts.last
+    if opts.latest and limit == -1:
+        limit = 1
+    containers = ctx.client.containers(all=bool(opts.all), limit=limit, size=bool(opts.size),
+                                       filters=parse_filters(opts.filter))
+    if opts.quiet:
+        fmt = cf.QUIET_FORMAT
+    elif opts.format:
+        fmt = opts.format
+    else:
+        fmt = cf.DEFAULT_FORMAT + ("\t{{.Size}}" if opts.size else "")
+    trunc = not opts.no_trunc
+    rows = [cf.ContainerRow(c, trunc=trunc) for c in containers]
+    ctx.write(render(fmt, rows, cf.TITLES))
+    return 0
+
+
+PS = Command(
+    name="ps",
+    usage="ketch ps [OPTIONS]",
+    description="List containers",
+    flags=(Flag("all", "a", help="Show all containers (default shows just running)"),
+           Flag("filter", "f", "list", help="Filter output based on conditions provided",
+                metavar="filter"),
+           Flag("format", kind="string", help="Format output using a custom template"),
+           Flag("last", "n", "int", default=-1,
+                help="Show n last created containers (includes all states)"),
+           Flag("latest", "l", help="Show the latest created container (includes all states)"),
+           Flag("no-trunc", help="Don't truncate output"),
+           Flag("quiet", "q", help="Only display container IDs"),
+           Flag("size", "s", help="Display total file sizes")),
+    handler=_ps,
+    max_args=0,
+    aliases="ketch container ls, ketch container list, ketch container ps, ketch ps",
+)

@@ -1,0 +1,56 @@
+"""What every verb gets: the daemon host, a lazily made client, and the output streams."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TextIO
+
+    from ketch.client import Client
+
+
+class Context:
+    """Per-invocation state of the CLI."""
+
+    def __init__(self, host: str | None = None) -> None:
+        self.host_flag = host
+        self._client: Client | None = None
+        self.out: TextIO = sys.stdout
+        self.err: TextIO = sys.stderr
+
+    @property
+    def client(self) -> Client:
+        """A client whose version is negotiated; starts ketchd first if need be (as root,
+        on the default socket, unless KETCH_NO_AUTOSTART is set)."""
+        if self._client is None:
+            from ketch.client import Client, DaemonUnavailable
+
+            client = Client(self.host_flag)
+            try:
+                client.api_version  # noqa: B018 - HEAD /_ping, as the docker CLI does first
+            except DaemonUnavailable:
+                from ketch.cli.autostart import should_autostart, start_daemon
+
+                if not should_autostart(client.host) or not start_daemon(client.host):
+                    raise
+                client = Client(self.host_flag)
+                client.api_version  # noqa: B018
+            self._client = client
+        return self._client
+
+    def write(self, text: str) -> None:
+        self.out.write(text)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "") not in ("", "0", "false")

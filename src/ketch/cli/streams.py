@@ -1,0 +1,123 @@
+"""Copying a hijacked attach/exec stream to and from the local stdio.
+
+Output: raw bytes with a tty, else 8-byte frames split to stdout and stderr. Input: a
+thread copies stdin up the socket and half-closes it at EOF; with a tty the detach keys
+(Ctrl-P Ctrl-Q by default) end the session without stopping the container.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+from ketch.client.hijack import HijackedStream
+from ketch.client.stream import STDERR, Demuxer
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO
+
+DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p, ctrl-q
+
+
+def parse_detach_keys(spec: str) -> bytes:
+    """Docker's `--detach-keys` syntax: `ctrl-p,ctrl-q`, `a,b`."""
+    out = bytearray()
+    for key in spec.split(","):
+        key = key.strip()
+        if key.lower().startswith("ctrl-") and len(key) == 6:
+            ch = key[5].lower()
+            codes = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}
+            if "a" <= ch <= "z":
+                out.append(ord(ch) - ord("a") + 1)
+            elif ch in codes:
+                out.append(codes[ch])
+            else:
+                raise ValueError(f"Unknown character: '{key}'")
+        elif len(key) == 1:
+            out.append(ord(key))
+        else:
+            raise ValueError(f"Unknown character: '{key}'")
+    return bytes(out)
+
+
+class EscapeProxy:
+    """Finds the detach sequence in the input; holds back a partial match (term.EscapeProxy)."""
+
+    def __init__(self, keys: bytes) -> None:
+        self.keys = keys
+        self.matched = 0
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        """(bytes to forward, whether the full sequence was typed)."""
+        if not self.keys:
+            return data, False
+        out = bytearray()
+        for byte in data:
+            if byte == self.keys[self.matched]:
+                self.matched += 1
+                if self.matched == len(self.keys):
+                    return bytes(out), True
+                continue
+            if self.matched:
+                out += self.keys[:self.matched]
+                self.matched = 0
+                if byte == self.keys[0]:
+                    self.matched = 1
+                    continue
+            out.append(byte)
+        return bytes(out), False
+
+
+class StreamPump:
+    """Runs one attached session: stdin up (in a thread), output down (in the caller)."""
+
+    def __init__(self, stream: HijackedStream, tty: bool, stdin: bool,
+                 stdout: BinaryIO | None = None, stderr: BinaryIO | None = None,
+                 detach_keys: bytes = DEFAULT_DETACH_KEYS, stdin_fd: int = 0) -> None:
+        self.stream = stream
+        self.tty = tty
+        self.stdin = stdin
+        self.stdout = stdout or sys.stdout.buffer
+        self.stderr = stderr or sys.stderr.buffer
+        self.detach_keys = detach_keys if tty else b""
+        self.stdin_fd = stdin_fd
+        self.detached = False
+
+    def _copy_stdin(self) -> None:
+        proxy = EscapeProxy(self.detach_keys)
+        try:
+            while True:
+                data = os.read(self.stdin_fd, 32768)
+                if not data:
+                    break
+                forward, detach = proxy.feed(data)
+                if forward:
+                    self.stream.write(forward)
+                if detach:
+                    self.detached = True
+                    self.stream.shutdown()
+                    return
+        except OSError:
+            pass
+        self.stream.close_write()
+
+    def run(self) -> bool:
+        """Copy until the output ends; True when the user detached."""
+        if self.stdin:
+            threading.Thread(target=self._copy_stdin, name="stdin", daemon=True).start()
+        demuxer = None if self.tty else Demuxer()
+        while True:
+            data = self.stream.read()
+            if not data:
+                break
+            if demuxer is None:
+                self.stdout.write(data)
+                self.stdout.flush()
+                continue
+            for stream_id, payload in demuxer.feed(data):
+                target = self.stderr if stream_id == STDERR else self.stdout
+                target.write(payload)
+                target.flush()
+        return self.detached

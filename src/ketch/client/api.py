@@ -1,0 +1,194 @@
+"""`Client`: the Engine API endpoints the ketch CLI uses, one thin method each.
+
+Each method returns the daemon's JSON as-is (dicts in Docker's field names) or a stream;
+errors are `APIError(status, message)`. Names follow the API paths, not docker-py.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ketch.client.hijack import HijackedStream
+from ketch.client.http import Response
+from ketch.client.session import Session
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from typing import Any, BinaryIO
+
+    from ketch.client.session import QueryValue
+
+
+def filters_json(filters: Mapping[str, list[str]] | None) -> str | None:
+    """The CLI's filter encoding: `{"label":{"k=v":true}}`."""
+    if not filters:
+        return None
+    return json.dumps({key: {value: True for value in values} for key, values in filters.items()},
+                      separators=(",", ":"))
+
+
+class WaitHandle:
+    """A `POST /containers/{id}/wait` whose headers have arrived; `result()` blocks until the
+    body (the exit status) comes."""
+
+    def __init__(self, resp: Response) -> None:
+        self.resp = resp
+
+    def result(self) -> dict[str, Any]:
+        try:
+            body = self.resp.read()
+        finally:
+            self.resp.conn.close()
+        doc = json.loads(body) if body.strip() else {}
+        return doc if isinstance(doc, dict) else {}
+
+    def cancel(self) -> None:
+        self.resp.conn.close()
+
+
+class Client(Session):
+    """A Docker Engine API client over a unix socket."""
+
+    # -- system ---------------------------------------------------------------------------
+    def version(self) -> dict[str, Any]:
+        return dict(self.json("GET", "/version"))
+
+    def info(self) -> dict[str, Any]:
+        return dict(self.json("GET", "/info"))
+
+    # -- containers -----------------------------------------------------------------------
+    def containers(self, all: bool = False, limit: int | None = None, size: bool = False,
+                   filters: Mapping[str, list[str]] | None = None) -> list[dict[str, Any]]:
+        query: dict[str, QueryValue] = {"all": True if all else None,
+                                        "limit": limit if limit and limit > 0 else None,
+                                        "size": True if size else None,
+                                        "filters": filters_json(filters)}
+        return list(self.json("GET", "/containers/json", query))
+
+    def create_container(self, config: dict[str, Any], name: str | None = None,
+                         platform: str | None = None) -> dict[str, Any]:
+        return dict(self.json("POST", "/containers/create",
+                              {"name": name or None, "platform": platform}, config))
+
+    def inspect_container(self, ref: str, size: bool = False) -> dict[str, Any]:
+        return dict(self.json("GET", f"/containers/{ref}/json", {"size": size or None}))
+
+    def start(self, ref: str, detach_keys: str | None = None) -> None:
+        self.request("POST", f"/containers/{ref}/start", {"detachKeys": detach_keys})
+
+    def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
+        self.request("POST", f"/containers/{ref}/stop", {"signal": signal, "t": timeout})
+
+    def restart(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
+        self.request("POST", f"/containers/{ref}/restart", {"signal": signal, "t": timeout})
+
+    def kill(self, ref: str, signal: str | None = None) -> None:
+        self.request("POST", f"/containers/{ref}/kill", {"signal": signal})
+
+    def remove_container(self, ref: str, force: bool = False, volumes: bool = False,
+                         link: bool = False) -> None:
+        self.request("DELETE", f"/containers/{ref}",
+                     {"force": force or None, "link": link or None, "v": volumes or None})
+
+    def rename(self, ref: str, name: str) -> None:
+        self.request("POST", f"/containers/{ref}/rename", {"name": name})
+
+    def resize(self, ref: str, height: int, width: int) -> None:
+        self.request("POST", f"/containers/{ref}/resize", {"h": height, "w": width})
+
+    def wait(self, ref: str, condition: str | None = None) -> WaitHandle:
+        """Start waiting (headers come at once); read the exit status with `.result()`."""
+        return WaitHandle(self.stream("POST", f"/containers/{ref}/wait",
+                                      {"condition": condition}))
+
+    def attach(self, ref: str, stdin: bool = False, stdout: bool = True, stderr: bool = True,
+               stream: bool = True, logs: bool = False,
+               detach_keys: str | None = None) -> HijackedStream:
+        query: dict[str, QueryValue] = {"detachKeys": detach_keys, "logs": logs or None,
+                                        "stderr": stderr or None, "stdin": stdin or None,
+                                        "stdout": stdout or None, "stream": stream or None}
+        return self.hijack(f"/containers/{ref}/attach", query)
+
+    def logs(self, ref: str, follow: bool = False, stdout: bool = True, stderr: bool = True,
+             since: str | None = None, until: str | None = None, timestamps: bool = False,
+             tail: str = "all", details: bool = False) -> Response:
+        query: dict[str, QueryValue] = {"details": details or None, "follow": follow or None,
+                                        "since": since, "stderr": stderr or None,
+                                        "stdout": stdout or None, "tail": tail,
+                                        "timestamps": timestamps or None, "until": until}
+        return self.stream("GET", f"/containers/{ref}/logs", query)
+
+    # -- exec -----------------------------------------------------------------------------
+    def exec_create(self, ref: str, config: dict[str, Any]) -> dict[str, Any]:
+        return dict(self.json("POST", f"/containers/{ref}/exec", None, config))
+
+    def exec_start(self, exec_id: str, tty: bool = False) -> HijackedStream:
+        return self.hijack(f"/exec/{exec_id}/start", None, {"Detach": False, "Tty": tty})
+
+    def exec_start_detached(self, exec_id: str, tty: bool = False) -> None:
+        self.request("POST", f"/exec/{exec_id}/start", None, {"Detach": True, "Tty": tty})
+
+    def exec_inspect(self, exec_id: str) -> dict[str, Any]:
+        return dict(self.json("GET", f"/exec/{exec_id}/json"))
+
+    def exec_resize(self, exec_id: str, height: int, width: int) -> None:
+        self.request("POST", f"/exec/{exec_id}/resize", {"h": height, "w": width})
+
+    # -- images ---------------------------------------------------------------------------
+    def images(self, all: bool = False, digests: bool = False,
+               filters: Mapping[str, list[str]] | None = None) -> list[dict[str, Any]]:
+        query: dict[str, QueryValue] = {"all": True if all else None,
+                                        "digests": True if digests else None,
+                                        "filters": filters_json(filters)}
+        return list(self.json("GET", "/images/json", query))
+
+    def inspect_image(self, ref: str) -> dict[str, Any]:
+        return dict(self.json("GET", f"/images/{ref}/json"))
+
+    def tag(self, ref: str, repo: str, tag: str | None = None) -> None:
+        self.request("POST", f"/images/{ref}/tag", {"repo": repo, "tag": tag})
+
+    def remove_image(self, ref: str, force: bool = False,
+                     noprune: bool = False) -> list[dict[str, Any]]:
+        return list(self.json("DELETE", f"/images/{ref}",
+                              {"force": force or None, "noprune": noprune or None}) or [])
+
+    def import_image(self, source: BinaryIO | None, src_url: str = "-", repo: str | None = None,
+                     tag: str | None = None, changes: list[str] | None = None,
+                     message: str | None = None) -> Iterator[dict[str, Any]]:
+        """`POST /images/create?fromSrc=-` with the tarball as the body (chunked);
+        yields the progress JSON objects."""
+        query: list[tuple[str, QueryValue]] = [("changes", c) for c in changes or []]
+        query += [("fromSrc", src_url), ("message", message), ("repo", repo), ("tag", tag)]
+        resp = self._multi_stream("POST", "/images/create", query, source)
+        return self._json_body(resp)
+
+    def pull(self, image: str, tag: str | None = None,
+             platform: str | None = None) -> Iterator[dict[str, Any]]:
+        """`POST /images/create?fromImage=` (a registry pull); yields progress objects."""
+        resp = self.stream("POST", "/images/create",
+                           {"fromImage": image, "platform": platform, "tag": tag},
+                           headers={"X-Registry-Auth": "e30="})
+        return self._json_body(resp)
+
+    # -- helpers --------------------------------------------------------------------------
+    def _multi_stream(self, method: str, path: str, query: list[tuple[str, QueryValue]],
+                      source: BinaryIO | None) -> Response:
+        """A stream whose query may repeat a key (`changes=` for each -c)."""
+        from ketch.client.session import encode_query
+
+        qs = "&".join(part for key, value in query
+                      if (part := encode_query({key: value})))
+        path_qs = f"{path}?{qs}" if qs else path
+        headers = {"Content-Type": "application/x-tar"} if source is not None else {}
+        return self.stream(method, path_qs, None, source=source, headers=headers)
+
+    @staticmethod
+    def _json_body(resp: Response) -> Iterator[dict[str, Any]]:
+        from ketch.client.stream import json_lines
+
+        try:
+            yield from json_lines(resp.iter_chunks())
+        finally:
+            resp.conn.close()

@@ -1,0 +1,241 @@
+"""The wire layer of the client: connections, API version negotiation, requests, errors.
+
+Like the docker CLI: `HEAD /_ping` (falling back to `GET /_ping`) on first use, the
+`Api-Version` header decides the version (capped at ours), every later path is prefixed
+with `/vX.Y`. Sequential calls reuse one keep-alive connection; streams and hijacks get
+a connection of their own.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ketch.client.errors import APIError, DaemonUnavailable, ProtocolError
+from ketch.client.hijack import HijackedStream
+from ketch.client.host import resolve_host, socket_path
+from ketch.client.http import Connection, Response
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, BinaryIO
+
+    QueryValue = str | int | bool | None
+
+MAX_API_VERSION = "1.44"
+"""The newest Engine API version this client speaks (ketchd reports 1.44)."""
+
+_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+
+
+def quote(text: str) -> str:
+    """Percent-encode a query value (what url.Values.Encode does, space as %20)."""
+    return "".join(chr(b) if b in _SAFE else f"%{b:02X}" for b in text.encode())
+
+
+def encode_query(query: Mapping[str, QueryValue] | None) -> str:
+    """`a=1&b=x` from a mapping; booleans become 1/0 and None values are left out."""
+    if not query:
+        return ""
+    parts = []
+    for key, value in query.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = "1" if value else "0"
+        parts.append(f"{quote(key)}={quote(str(value))}")
+    return "&".join(parts)
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in version.split("."))
+    except ValueError:
+        return (0,)
+
+
+def error_message(status: int, body: bytes) -> str:
+    """The daemon's `{"message": ...}`, else its text, else the status."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and isinstance(doc.get("message"), str):
+        return str(doc["message"])
+    return text or f"HTTP status {status}"
+
+
+class Session:
+    """Connections to one daemon and the negotiated API version."""
+
+    def __init__(self, host: str | None = None, version: str | None = None,
+                 timeout: float | None = None) -> None:
+        self.host = resolve_host(host)
+        self.path = socket_path(self.host)
+        self.timeout = timeout
+        self._version = version
+        self._idle: list[Connection] = []
+        self.ping_headers: dict[str, str] = {}
+
+    # -- connections ---------------------------------------------------------------------
+    def connect(self) -> Connection:
+        try:
+            return Connection(self.path, self.timeout)
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            raise DaemonUnavailable(self.host) from exc
+        except PermissionError as exc:
+            raise DaemonUnavailable(self.host) from exc
+
+    def _checkout(self) -> Connection:
+        try:
+            conn = self._idle.pop()  # list.pop is atomic: no lock needed across threads
+        except IndexError:
+            return self.connect()
+        conn.reused = True
+        return conn
+
+    def _checkin(self, conn: Connection) -> None:
+        self._idle.append(conn)
+
+    def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    # -- version negotiation ---------------------------------------------------------------
+    def ping(self) -> dict[str, str]:
+        """HEAD /_ping (GET if HEAD is refused); the headers of the answer."""
+        resp = self._exchange("HEAD", "/_ping")
+        if resp.status >= 400:
+            resp = self._exchange("GET", "/_ping")
+        if resp.status >= 400:
+            raise APIError(resp.status, error_message(resp.status, resp.body))
+        self.ping_headers = resp.headers
+        return resp.headers
+
+    @property
+    def api_version(self) -> str:
+        """The version every path is prefixed with, negotiated on first use."""
+        if self._version is None:
+            server = self.ping().get("api-version", "")
+            if server and version_tuple(server) < version_tuple(MAX_API_VERSION):
+                self._version = server
+            else:
+                self._version = MAX_API_VERSION
+        return self._version
+
+    def target(self, path: str, query: Mapping[str, QueryValue] | None = None) -> str:
+        qs = encode_query(query)
+        return f"/v{self.api_version}{path}" + (f"?{qs}" if qs else "")
+
+    # -- requests --------------------------------------------------------------------------
+    def _exchange(self, method: str, target: str, body: bytes | None = None,
+                  headers: dict[str, str] | None = None) -> _FullResponse:
+        """Send on a pooled connection, read the whole answer, give the connection back."""
+        for attempt in (0, 1):
+            conn = self._checkout()
+            try:
+                conn.send(method, target, headers, body)
+                resp = conn.read_response(method)
+                data = resp.read()
+            except (ConnectionResetError, BrokenPipeError, ProtocolError) as exc:
+                conn.close()
+                if conn.reused and attempt == 0 and not isinstance(exc, ProtocolError):
+                    continue  # the daemon closed an idle keep-alive connection: retry once
+                if isinstance(exc, ProtocolError):
+                    raise
+                raise DaemonUnavailable(self.host) from exc
+            if resp.keep_alive:
+                self._checkin(conn)
+            else:
+                conn.close()
+            return _FullResponse(resp.status, resp.headers, data)
+        raise DaemonUnavailable(self.host)  # not reached
+
+    def request(self, method: str, path: str, query: Mapping[str, QueryValue] | None = None,
+                body: Any = None, data: bytes | None = None,
+                headers: dict[str, str] | None = None) -> _FullResponse:
+        """A versioned request; `body` is sent as JSON. Raises APIError for 4xx/5xx."""
+        hdrs = dict(headers or {})
+        if body is not None:
+            data = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        resp = self._exchange(method, self.target(path, query), data, hdrs)
+        if resp.status >= 400:
+            raise APIError(resp.status, error_message(resp.status, resp.body))
+        return resp
+
+    def json(self, method: str, path: str, query: Mapping[str, QueryValue] | None = None,
+             body: Any = None) -> Any:
+        """The decoded JSON answer of a request (None for an empty body)."""
+        resp = self.request(method, path, query, body)
+        return json.loads(resp.body) if resp.body.strip() else None
+
+    def stream(self, method: str, path: str, query: Mapping[str, QueryValue] | None = None,
+               body: Any = None, source: BinaryIO | None = None,
+               headers: dict[str, str] | None = None) -> Response:
+        """A request on a connection of its own whose body is read as it comes
+        (`resp.iter_chunks()`); close it with `resp.conn.close()`. `source`, if given, is
+        sent as a chunked request body."""
+        conn = self.connect()
+        hdrs = dict(headers or {})
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        try:
+            if source is not None:
+                conn.send_body_stream(method, self.target(path, query), hdrs, source)
+            else:
+                conn.send(method, self.target(path, query), hdrs, data)
+            resp = conn.read_response(method)
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            conn.close()
+            raise DaemonUnavailable(self.host) from exc
+        if resp.status >= 400:
+            message = error_message(resp.status, resp.read())
+            conn.close()
+            raise APIError(resp.status, message)
+        return resp
+
+    def hijack(self, path: str, query: Mapping[str, QueryValue] | None = None,
+               body: Any = None) -> HijackedStream:
+        """POST with `Connection: Upgrade` / `Upgrade: tcp`; on 101 (or 200) the socket
+        becomes the raw stream."""
+        conn = self.connect()
+        hdrs = {"Connection": "Upgrade", "Upgrade": "tcp"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            hdrs["Content-Type"] = "application/json"
+        else:
+            hdrs["Content-Type"] = "text/plain"
+        try:
+            conn.send("POST", self.target(path, query), hdrs, data)
+            resp = conn.read_response("POST")
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            conn.close()
+            raise DaemonUnavailable(self.host) from exc
+        if resp.status >= 400:
+            message = error_message(resp.status, resp.read())
+            conn.close()
+            raise APIError(resp.status, message)
+        if resp.status not in (101, 200):
+            conn.close()
+            raise ProtocolError(f"unexpected status {resp.status} for a hijacked stream")
+        return HijackedStream(conn, resp.header("content-type"))
+
+
+class _FullResponse:
+    """A response whose body has been read."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body.strip() else None

@@ -1,0 +1,129 @@
+"""Container records: what `docker inspect` shows, kept on disk, found by name, id or prefix.
+
+A record is the inspect JSON itself (Docker's field names), written atomically
+to <data-root>/containers/<id>/config.v2.json on every change. A record that
+cannot be read marks that one container dead instead of stopping the daemon.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from typing import Any
+
+from ketch.errors import Conflict, NotFound
+from ketch.runtime.state import write_atomic
+
+RECORD = "config.v2.json"
+
+
+class Container:
+    def __init__(self, record: dict[str, Any], directory: str) -> None:
+        self.record = record
+        self.dir = directory
+
+    @property
+    def id(self) -> str:
+        return str(self.record["Id"])
+
+    @property
+    def name(self) -> str:
+        return str(self.record["Name"]).removeprefix("/")
+
+    @property
+    def state(self) -> dict[str, Any]:
+        state: dict[str, Any] = self.record["State"]
+        return state
+
+    @property
+    def config(self) -> dict[str, Any]:
+        config: dict[str, Any] = self.record["Config"]
+        return config
+
+    @property
+    def host_config(self) -> dict[str, Any]:
+        host: dict[str, Any] = self.record["HostConfig"]
+        return host
+
+    @property
+    def running(self) -> bool:
+        return bool(self.state.get("Running"))
+
+    @property
+    def log_path(self) -> str:
+        return os.path.join(self.dir, f"{self.id}-json.log")
+
+    @property
+    def bundle(self) -> str:
+        return os.path.join(self.dir, "bundle")
+
+    def save(self) -> None:
+        write_atomic(os.path.join(self.dir, RECORD), json.dumps(self.record).encode())
+
+
+class ContainerStore:
+    """Every container of the daemon, with name and id indexes."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.join(root, "containers")
+        os.makedirs(self.root, mode=0o710, exist_ok=True)
+        self.by_id: dict[str, Container] = {}
+        self.by_name: dict[str, str] = {}
+        self.broken: list[str] = []
+
+    def load(self) -> None:
+        for cid in sorted(os.listdir(self.root)):
+            directory = os.path.join(self.root, cid)
+            try:
+                with open(os.path.join(directory, RECORD), "rb") as f:
+                    record = json.loads(f.read())
+            except (OSError, ValueError):
+                self.broken.append(cid)  # a crash mid-create, or a damaged file: skip it
+                continue
+            self.add(Container(record, directory))
+
+    def add(self, container: Container) -> None:
+        self.by_id[container.id] = container
+        self.by_name[container.name] = container.id
+
+    def new_dir(self, cid: str) -> str:
+        directory = os.path.join(self.root, cid)
+        os.mkdir(directory, 0o710)
+        return directory
+
+    def reserve_name(self, name: str, cid: str) -> None:
+        other = self.by_name.get(name)
+        if other is not None and other != cid:
+            raise Conflict(f'Conflict. The container name "/{name}" is already in use by '
+                           f'container "{other}". You have to remove (or rename) that '
+                           "container to be able to reuse that name.")
+        self.by_name[name] = cid
+
+    def release_name(self, name: str) -> None:
+        self.by_name.pop(name, None)
+
+    def get(self, ref: str) -> Container:
+        """By name (with or without /), full id, or unique id prefix, as Docker looks up."""
+        ref = ref.removeprefix("/")
+        if ref in self.by_id:
+            return self.by_id[ref]
+        if ref in self.by_name and self.by_name[ref] in self.by_id:
+            return self.by_id[self.by_name[ref]]
+        if ref:
+            matches = [c for cid, c in self.by_id.items() if cid.startswith(ref)]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise NotFound(f"Multiple IDs found with provided prefix: {ref}")
+        raise NotFound(f"No such container: {ref}")
+
+    def remove(self, container: Container) -> None:
+        self.by_id.pop(container.id, None)
+        if self.by_name.get(container.name) == container.id:
+            del self.by_name[container.name]
+        shutil.rmtree(container.dir, ignore_errors=True)
+
+    def all(self) -> list[Container]:
+        return sorted(self.by_id.values(), key=lambda c: str(c.record["Created"]),
+                      reverse=True)

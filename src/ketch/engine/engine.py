@@ -1,0 +1,670 @@
+"""The engine: container lifecycle as the Engine API describes it, over the supervisor.
+
+Decides everything (names, states, status codes through ketch.errors); api/ only
+translates HTTP. Running containers belong to the supervisor process, so this
+object can die and come back: `restore()` re-adopts what is running and records
+what exited meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ketch import __version__
+from ketch.engine import logs as logfile
+from ketch.engine.containers import Container, ContainerStore
+from ketch.engine.names import generate_name, new_id, valid_name
+from ketch.engine.spec import build_spec
+from ketch.engine.supervisor_client import SupervisorClient
+from ketch.errors import Conflict, InvalidParameter, KetchError, NotFound, NotModified
+from ketch.runtime.state import write_atomic
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def now() -> str:
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+
+
+def parse_time(stamp: str) -> float:
+    """Seconds since the epoch of an RFC3339(Nano) UTC stamp (0 for Docker's zero time)."""
+    if not stamp or stamp.startswith("0001-"):
+        return 0.0
+    main, _, frac = stamp.rstrip("Z").partition(".")
+    base = time.mktime(time.strptime(main, "%Y-%m-%dT%H:%M:%S")) - time.timezone
+    return base + (float("0." + frac) if frac else 0.0)
+
+
+class Engine:
+    def __init__(self, data_root: str, exec_root: str) -> None:
+        from ketch.images import ImageStore, Snapshotter
+
+        self.data_root = data_root
+        self.exec_root = exec_root
+        os.makedirs(data_root, mode=0o711, exist_ok=True)
+        os.makedirs(exec_root, mode=0o711, exist_ok=True)
+        self.containers = ContainerStore(data_root)
+        self.images = ImageStore(data_root)
+        self.snapshots = Snapshotter(data_root)
+        self.supervisor = SupervisorClient(exec_root, os.path.join(exec_root, "runtime"))
+        self.exit_waiters: dict[str, list[asyncio.Future[int]]] = {}
+        self.remove_waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self.locks: dict[str, asyncio.Lock] = {}
+        self.started = time.time()
+
+    # -- start-up: re-adopt what the supervisor kept running ----------------------
+
+    async def restore(self) -> None:
+        self.containers.load()
+        await self.supervisor.ensure_running()
+        known = (await self.supervisor.call("state"))["containers"]
+        for c in self.containers.all():
+            sup = known.get(c.id)
+            if not c.running:
+                continue
+            if sup and sup["status"] == "running":
+                c.state["Pid"] = sup["pid"]
+                c.save()
+            elif sup and sup["status"] == "exited":
+                await self._exited(c, sup)
+            else:
+                # gone without a trace (the supervisor itself died): Docker says 255
+                await self._exited(c, {"exit_code": 255, "finished_at": now(),
+                                       "oom_killed": False})
+        asyncio.get_running_loop().create_task(self._follow_events())
+
+    async def _follow_events(self) -> None:
+        while True:
+            try:
+                reader = await self.supervisor.subscribe()
+                while line := await reader.readline():
+                    event = json.loads(line)
+                    if event.get("event") == "exit":
+                        try:
+                            c = self.containers.get(event["id"])
+                        except NotFound:
+                            continue
+                        await self._exited(c, event)
+            except (OSError, ValueError):
+                pass
+            await asyncio.sleep(0.2)  # the supervisor went away: start it and listen again
+            try:
+                await self.supervisor.ensure_running()
+            except KetchError:
+                pass
+
+    async def _exited(self, c: Container, info: dict[str, Any]) -> None:
+        state = c.state
+        if state.get("Status") == "exited" and not state.get("Running"):
+            return
+        state.update({"Status": "exited", "Running": False, "Paused": False, "Pid": 0,
+                      "ExitCode": info.get("exit_code", 255),
+                      "FinishedAt": info.get("finished_at") or now(),
+                      "OOMKilled": bool(info.get("oom_killed"))})
+        c.save()
+        for fut in self.exit_waiters.pop(c.id, []):
+            if not fut.done():
+                fut.set_result(int(state["ExitCode"]))
+        try:
+            await self.supervisor.call("forget", id=c.id)
+        except KetchError:
+            pass
+        if c.host_config.get("AutoRemove"):
+            await self._remove(c)
+
+    # -- create -------------------------------------------------------------------
+
+    async def create(self, body: dict[str, Any], name: str | None) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise InvalidParameter("invalid JSON: the request body must be an object")
+        image_ref = body.get("Image")
+        if not image_ref or not isinstance(image_ref, str):
+            raise InvalidParameter("No image was specified")
+        host = body.get("HostConfig") or {}
+        if not isinstance(host, dict):
+            raise InvalidParameter("invalid HostConfig: must be an object")
+        for key in ("Cmd", "Entrypoint", "Env"):
+            value = body.get(key)
+            if value is not None and not (isinstance(value, list)
+                                          and all(isinstance(v, str) for v in value)):
+                if key == "Entrypoint" and isinstance(value, str):
+                    body[key] = [value]
+                    continue
+                raise InvalidParameter(f"invalid {key}: must be a list of strings")
+        network = host.get("NetworkMode") or "default"
+        if network not in ("default", "bridge", "none", "host"):
+            raise NotFound(f"network {network} not found")
+        image = await asyncio.to_thread(self.images.get, image_ref)
+        if name is not None:
+            if not valid_name(name):
+                raise InvalidParameter(f'Invalid container name ({name}), only '
+                                       '[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
+            name = name.removeprefix("/")
+        cid = new_id()
+        name = name or generate_name(set(self.containers.by_name))
+        self.containers.reserve_name(name, cid)
+        directory = ""
+        try:
+            directory = self.containers.new_dir(cid)
+            record = self._record(cid, name, body, host, image)
+            c = Container(record, directory)
+            self._write_etc_files(c)
+            rootfs = await asyncio.to_thread(self.snapshots.prepare, cid, image)
+            record["GraphDriver"]["Data"] = {"MergedDir": rootfs}
+            c.save()
+        except BaseException:
+            self.containers.release_name(name)
+            if directory:
+                try:
+                    await asyncio.to_thread(self.snapshots.remove, cid)
+                finally:
+                    import shutil
+                    shutil.rmtree(directory, ignore_errors=True)
+            raise
+        self.containers.add(c)
+        return {"Id": cid, "Warnings": []}
+
+    def _record(self, cid: str, name: str, body: dict[str, Any], host: dict[str, Any],
+                image: Any) -> dict[str, Any]:
+        image_cfg = image.config.get("config") or {}
+        config = {
+            "Hostname": body.get("Hostname") or cid[:12],
+            "Domainname": body.get("Domainname") or "",
+            "User": body.get("User") or "",
+            "AttachStdin": bool(body.get("AttachStdin")),
+            "AttachStdout": bool(body.get("AttachStdout")),
+            "AttachStderr": bool(body.get("AttachStderr")),
+            "Tty": bool(body.get("Tty")),
+            "OpenStdin": bool(body.get("OpenStdin")),
+            "StdinOnce": bool(body.get("StdinOnce")),
+            "Env": list(image_cfg.get("Env") or []) + list(body.get("Env") or []),
+            "Cmd": body.get("Cmd") if body.get("Cmd") else (
+                None if body.get("Entrypoint") else image_cfg.get("Cmd")),
+            "Image": body["Image"],
+            "Volumes": body.get("Volumes"),
+            "WorkingDir": body.get("WorkingDir") or image_cfg.get("WorkingDir") or "",
+            "Entrypoint": body.get("Entrypoint") if body.get("Entrypoint") is not None
+            else image_cfg.get("Entrypoint"),
+            "OnBuild": None,
+            "Labels": {**(image_cfg.get("Labels") or {}), **(body.get("Labels") or {})},
+        }
+        args = list(config["Entrypoint"] or []) + list(config["Cmd"] or [])
+        if not args:
+            raise InvalidParameter("no command specified")
+        network = host.get("NetworkMode") or "default"
+        host_config = {
+            "Binds": host.get("Binds"), "NetworkMode": network,
+            "PortBindings": host.get("PortBindings") or {},
+            "RestartPolicy": host.get("RestartPolicy") or {"Name": "no", "MaximumRetryCount": 0},
+            "AutoRemove": bool(host.get("AutoRemove")),
+            "LogConfig": {"Type": "json-file", "Config": {}},
+            "Privileged": bool(host.get("Privileged")),
+            "ReadonlyRootfs": bool(host.get("ReadonlyRootfs")),
+            "ShmSize": host.get("ShmSize") or 67108864,
+            "ConsoleSize": host.get("ConsoleSize") or [0, 0],
+            "OomScoreAdj": host.get("OomScoreAdj") or 0,
+        }
+        return {
+            "Id": cid, "Created": now(), "Path": args[0], "Args": args[1:],
+            "State": {"Status": "created", "Running": False, "Paused": False,
+                      "Restarting": False, "OOMKilled": False, "Dead": False, "Pid": 0,
+                      "ExitCode": 0, "Error": "", "StartedAt": ZERO_TIME,
+                      "FinishedAt": ZERO_TIME},
+            "Image": image.id,
+            "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "", "LogPath": "",
+            "Name": f"/{name}", "RestartCount": 0, "Driver": "overlay2", "Platform": "linux",
+            "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
+            "HostConfig": host_config,
+            "GraphDriver": {"Name": "overlay2", "Data": {}},
+            "Mounts": [],
+            "Config": config,
+            "NetworkSettings": self._network_settings(network),
+        }
+
+    def _network_settings(self, network: str) -> dict[str, Any]:
+        # until ketch has a bridge, "default" means no network at all, and says so
+        mode = "host" if network == "host" else "none"
+        endpoint = {"IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": mode,
+                    "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+                    "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                    "MacAddress": "", "DriverOpts": None}
+        return {"Bridge": "", "SandboxID": "", "HairpinMode": False, "Ports": {},
+                "SandboxKey": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+                "MacAddress": "", "Networks": {mode: endpoint}}
+
+    def _write_etc_files(self, c: Container) -> None:
+        hostname = c.config["Hostname"]
+        host_network = c.host_config["NetworkMode"] == "host"
+        if host_network:
+            hostname = os.uname().nodename
+        files = {
+            "hostname": f"{hostname}\n",
+            "hosts": ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                      "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\n"
+                      "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"),
+            "resolv.conf": self._resolv_conf(host_network),
+        }
+        if host_network:
+            try:
+                with open("/etc/hosts") as f:
+                    files["hosts"] = f.read()
+            except OSError:
+                pass
+        for name, text in files.items():
+            path = os.path.join(c.dir, name)
+            write_atomic(path, text.encode(), 0o644, durable=False)
+        c.record["HostnamePath"] = os.path.join(c.dir, "hostname")
+        c.record["HostsPath"] = os.path.join(c.dir, "hosts")
+        c.record["ResolvConfPath"] = os.path.join(c.dir, "resolv.conf")
+        c.record["LogPath"] = c.log_path
+
+    def _resolv_conf(self, host_network: bool) -> str:
+        try:
+            with open("/etc/resolv.conf") as f:
+                text = f.read()
+        except OSError:
+            text = ""
+        if host_network:
+            return text
+        # a container without a network of its own cannot reach a loopback resolver
+        kept = [line for line in text.splitlines()
+                if not (line.startswith("nameserver") and
+                        (" 127." in line or " ::1" in line))]
+        return "\n".join(kept) + "\n"
+
+    # -- start, stop, kill ------------------------------------------------------
+
+    def _lock(self, cid: str) -> asyncio.Lock:
+        return self.locks.setdefault(cid, asyncio.Lock())
+
+    async def start(self, ref: str) -> None:
+        c = self.containers.get(ref)
+        async with self._lock(c.id):
+            if c.running:
+                raise NotModified("container already started")
+            if c.state.get("Status") == "removing":
+                raise Conflict("container is marked for removal and cannot be started")
+            await self._start(c)
+
+    async def _start(self, c: Container) -> None:
+        image = await asyncio.to_thread(self.images.get, c.record["Image"])
+        if not await asyncio.to_thread(self.snapshots.mounted, c.id):
+            await asyncio.to_thread(self.snapshots.mount, c.id, image)
+        rootfs = c.record["GraphDriver"]["Data"].get("MergedDir")
+        try:
+            spec = build_spec(c.record, image.config, rootfs, c.dir)
+        except KetchError as e:
+            self._start_failed(c, str(e), 126)
+            await self._after_failed_start(c)
+            raise
+        os.makedirs(c.bundle, exist_ok=True)
+        write_atomic(os.path.join(c.bundle, "config.json"), json.dumps(spec).encode(),
+                     durable=False)
+        config = c.config
+        try:
+            await self.supervisor.call("forget", id=c.id)
+        except KetchError:
+            pass
+        try:
+            await self.supervisor.call("create", id=c.id, bundle=c.bundle,
+                                       tty=config.get("Tty"), stdin=config.get("OpenStdin"),
+                                       stdin_once=config.get("StdinOnce"),
+                                       log_path=c.log_path)
+            answer = await self.supervisor.call("start", id=c.id)
+        except KetchError as e:
+            message = str(e)
+            code = 127 if ("not found" in message or "no such file" in message) else (
+                126 if "permission denied" in message else 128)
+            self._start_failed(c, message, code)
+            await self._after_failed_start(c)
+            raise KetchError(f"failed to create task for container: {message}") from None
+        c.state.update({"Status": "running", "Running": True, "Pid": answer.get("pid", 0),
+                        "ExitCode": 0, "Error": "", "StartedAt": now(),
+                        "FinishedAt": ZERO_TIME, "OOMKilled": False})
+        c.save()
+
+    async def _after_failed_start(self, c: Container) -> None:
+        """Whoever waits on it learns now: attachers, waiters, and --rm removes it."""
+        try:
+            await self.supervisor.call("forget", id=c.id, release=True)
+        except KetchError:
+            pass
+        for fut in self.exit_waiters.pop(c.id, []):
+            if not fut.done():
+                fut.set_result(int(c.state["ExitCode"]))
+        if c.host_config.get("AutoRemove"):
+            await self._remove(c)
+
+    def _start_failed(self, c: Container, message: str, code: int) -> None:
+        c.state.update({"Status": "created" if c.state["StartedAt"] == ZERO_TIME else "exited",
+                        "Running": False, "Pid": 0, "ExitCode": code, "Error": message})
+        c.save()
+
+    async def stop(self, ref: str, timeout: int | None = None,
+                   sig: str | None = None) -> None:
+        c = self.containers.get(ref)
+        if not c.running:
+            raise NotModified("container already stopped")
+        stop_signal = _signal_number(sig or c.config.get("StopSignal") or "SIGTERM")
+        grace = 10 if timeout is None else timeout
+        waiter = self._exit_future(c.id)
+        try:
+            await self.supervisor.call("kill", id=c.id, signal=stop_signal)
+        except KetchError:
+            grace = min(grace, 2) if grace >= 0 else 2
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), None if grace < 0 else grace)
+            return
+        except TimeoutError:
+            pass
+        try:
+            await self.supervisor.call("kill", id=c.id, signal=int(signal.SIGKILL))
+        except KetchError:
+            pass
+        await asyncio.wait_for(asyncio.shield(waiter), 30)
+
+    async def kill(self, ref: str, sig: str | None = None) -> None:
+        c = self.containers.get(ref)
+        if not c.running:
+            raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
+        await self.supervisor.call("kill", id=c.id, signal=_signal_number(sig or "SIGKILL"))
+
+    async def restart(self, ref: str, timeout: int | None = None) -> None:
+        c = self.containers.get(ref)
+        if c.running:
+            await self.stop(ref, timeout)
+        async with self._lock(c.id):
+            if not c.running:
+                await self._start(c)
+
+    # -- wait ---------------------------------------------------------------------
+
+    def _exit_future(self, cid: str) -> asyncio.Future[int]:
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.exit_waiters.setdefault(cid, []).append(fut)
+        return fut
+
+    async def wait(self, ref: str, condition: str = "not-running") -> int:
+        c = self.containers.get(ref)
+        if condition not in ("not-running", "next-exit", "removed", ""):
+            raise InvalidParameter(f"invalid condition: {condition!r}")
+        if condition == "removed":
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.remove_waiters.setdefault(c.id, []).append(fut)
+            await fut
+            return int(c.state["ExitCode"])  # the record outlives its removal in memory
+        if condition in ("not-running", "") and not c.running:
+            return int(c.state["ExitCode"])
+        return await self._exit_future(c.id)
+
+    # -- remove, rename -------------------------------------------------------------
+
+    async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
+        c = self.containers.get(ref)
+        if c.running:
+            if not force:
+                raise Conflict(f"You cannot remove a running container {c.id}. Stop the "
+                               "container before attempting removal or force remove")
+            waiter = self._exit_future(c.id)
+            try:
+                await self.supervisor.call("kill", id=c.id, signal=int(signal.SIGKILL))
+            except KetchError:
+                pass
+            await asyncio.wait_for(waiter, 30)
+            if c.id not in self.containers.by_id:  # --rm got there first
+                return
+        await self._remove(c)
+
+    async def _remove(self, c: Container) -> None:
+        if c.id not in self.containers.by_id:
+            return
+        c.state["Status"] = "removing"
+        try:
+            await self.supervisor.call("forget", id=c.id)
+        except KetchError:
+            pass
+        await asyncio.to_thread(self.snapshots.remove, c.id)
+        self.containers.remove(c)
+        self.locks.pop(c.id, None)
+        for fut in self.remove_waiters.pop(c.id, []):
+            if not fut.done():
+                fut.set_result(None)
+
+    async def rename(self, ref: str, new_name: str) -> None:
+        c = self.containers.get(ref)
+        if not valid_name(new_name):
+            raise InvalidParameter(f'Invalid container name ({new_name}), only '
+                                   '[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
+        new_name = new_name.removeprefix("/")
+        if new_name == c.name:
+            raise InvalidParameter("Renaming a container with the same name as its current "
+                                   "name")
+        self.containers.reserve_name(new_name, c.id)
+        self.containers.release_name(c.name)
+        c.record["Name"] = f"/{new_name}"
+        c.save()
+
+    async def resize(self, ref: str, height: int, width: int) -> None:
+        c = self.containers.get(ref)
+        if not c.running:
+            raise Conflict(f"Container {c.id} is not running")
+        await self.supervisor.call("resize", id=c.id, h=height, w=width)
+
+    # -- attach, logs ---------------------------------------------------------------
+
+    async def attach(self, ref: str, *, stdin: bool, stdout: bool,
+                     stderr: bool) -> tuple[Container, asyncio.StreamReader, asyncio.StreamWriter]:
+        c = self.containers.get(ref)
+        if c.state["Status"] == "exited" or c.state["Status"] == "removing":
+            raise Conflict("You cannot attach to a stopped container, start it first")
+        # attach comes before start (docker run): the supervisor holds the stream
+        # until the container exists there, so no early output is lost
+        reader, writer = await self.supervisor.attach(c.id, stdin=stdin, stdout=stdout,
+                                                      stderr=stderr)
+        return c, reader, writer
+
+    async def logs(self, ref: str, *, follow: bool, stdout: bool, stderr: bool, tail: str,
+                   since: float, until: float, timestamps: bool
+                   ) -> tuple[Container, AsyncIterator[tuple[int, bytes]]]:
+        c = self.containers.get(ref)
+
+        def running() -> bool:
+            return c.running and c.id in self.containers.by_id
+
+        return c, logfile.read(c.log_path, follow=follow, stdout=stdout, stderr=stderr,
+                               tail=tail, since=since, until=until, timestamps=timestamps,
+                               running=running)
+
+    # -- list, inspect ----------------------------------------------------------------
+
+    def inspect(self, ref: str) -> dict[str, Any]:
+        return self.containers.get(ref).record
+
+    def list(self, *, all_: bool, limit: int,
+             filters: dict[str, list[str]]) -> list[dict[str, Any]]:
+        found = []
+        for c in self.containers.all():
+            if not (all_ or c.running or limit > 0) and "status" not in filters:
+                continue
+            if not _matches(c, filters):
+                continue
+            found.append(summary(c))
+            if 0 < limit <= len(found):
+                break
+        return found
+
+    def version(self) -> dict[str, Any]:
+        uname = os.uname()
+        return {
+            "Platform": {"Name": "ketch Engine"},
+            "Components": [{"Name": "Engine", "Version": __version__,
+                            "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API,
+                                        "GitCommit": "", "GoVersion": "", "Os": "linux",
+                                        "Arch": _arch(), "KernelVersion": uname.release,
+                                        "Experimental": "false", "BuildTime": ""}},
+                           {"Name": "ketch-runtime", "Version": __version__,
+                            "Details": {"GitCommit": ""}}],
+            "Version": __version__, "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API,
+            "GitCommit": "", "GoVersion": "", "Os": "linux", "Arch": _arch(),
+            "KernelVersion": uname.release, "BuildTime": "",
+        }
+
+    def info(self) -> dict[str, Any]:
+        running = sum(1 for c in self.containers.all() if c.running)
+        total = len(self.containers.by_id)
+        uname = os.uname()
+        return {
+            "ID": "", "Containers": total, "ContainersRunning": running,
+            "ContainersPaused": 0, "ContainersStopped": total - running,
+            "Images": len(self.images.list()), "Driver": "overlay2",
+            "DriverStatus": [["Backing Filesystem", "extfs"]], "LoggingDriver": "json-file",
+            "CgroupDriver": "cgroupfs",
+            "CgroupVersion": "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1",
+            "KernelVersion": uname.release, "OperatingSystem": _os_name(), "OSType": "linux",
+            "Architecture": uname.machine, "NCPU": os.cpu_count() or 1,
+            "MemTotal": _mem_total(), "Name": uname.nodename, "ServerVersion": __version__,
+            "DockerRootDir": self.data_root, "Runtimes": {"ketch-runtime": {"path":
+                                                                            "ketch-runtime"}},
+            "DefaultRuntime": "ketch-runtime", "LiveRestoreEnabled": True, "Debug": False,
+            "Plugins": {"Volume": ["local"], "Network": ["host", "null"], "Log": ["json-file"]},
+            "SecurityOptions": [],
+            "Warnings": ["WARNING: no bridge network yet: containers get no network unless "
+                         "--network host"],
+        }
+
+
+API_VERSION = "1.44"
+MIN_API = "1.24"
+
+
+def _arch() -> str:
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+
+
+def _os_name() -> str:
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return "Linux"
+
+
+def _mem_total() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            return int(f.readline().split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _signal_number(sig: str | int) -> int:
+    if isinstance(sig, int):
+        return sig
+    if sig.isdigit():
+        return int(sig)
+    name = sig.upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    number = getattr(signal.Signals, name, None)
+    if number is None:
+        raise InvalidParameter(f"Invalid signal: {sig}")
+    return int(number)
+
+
+def human_duration(seconds: float) -> str:
+    """Docker's units.HumanDuration."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(s / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def status_line(c: Container) -> str:
+    state = c.state
+    if state["Status"] == "running":
+        return f"Up {human_duration(time.time() - parse_time(state['StartedAt']))}"
+    if state["Status"] in ("exited", "dead"):
+        if state["FinishedAt"] == ZERO_TIME:
+            return "Created" if state["StartedAt"] == ZERO_TIME else ""
+        ago = human_duration(time.time() - parse_time(state["FinishedAt"]))
+        return f"Exited ({state['ExitCode']}) {ago} ago"
+    if state["Status"] == "removing":
+        return "Removal In Progress"
+    return "Created"
+
+
+def summary(c: Container) -> dict[str, Any]:
+    record = c.record
+    # as moby: arguments with a space are shown in single quotes
+    args = [f"'{a}'" if " " in a else a for a in record["Args"]]
+    command = " ".join([record["Path"], *args])
+    return {
+        "Id": c.id, "Names": [f"/{c.name}"], "Image": c.config["Image"],
+        "ImageID": record["Image"], "Command": command,
+        "Created": int(parse_time(record["Created"])), "Ports": [],
+        "Labels": c.config.get("Labels") or {}, "State": c.state["Status"],
+        "Status": status_line(c),
+        "HostConfig": {"NetworkMode": c.host_config["NetworkMode"]},
+        "NetworkSettings": {"Networks": record["NetworkSettings"]["Networks"]},
+        "Mounts": record.get("Mounts") or [],
+    }
+
+
+def _matches(c: Container, filters: dict[str, list[str]]) -> bool:
+    for key, values in filters.items():
+        if not values:
+            continue
+        if key == "label":
+            labels = c.config.get("Labels") or {}
+            for want in values:
+                k, sep, v = want.partition("=")
+                if k not in labels or (sep and labels[k] != v):
+                    return False
+        elif key == "name":
+            if not any(v.removeprefix("/") in c.name for v in values):
+                return False
+        elif key == "id":
+            if not any(c.id.startswith(v) for v in values):
+                return False
+        elif key == "status":
+            if c.state["Status"] not in values:
+                return False
+        elif key == "exited":
+            if c.state["Status"] != "exited" or str(c.state["ExitCode"]) not in values:
+                return False
+        elif key == "ancestor":
+            if c.config["Image"] not in values and c.record["Image"] not in values:
+                return False
+        else:
+            raise InvalidParameter(f"invalid filter '{key}'")
+    return True

@@ -1,0 +1,178 @@
+"""Turn a container's Config + HostConfig (and its image) into an OCI config.json, as moby does.
+
+Defaults follow Docker's own (daemon/pkg/oci/defaults.go and oci_linux.go): the
+14 default capabilities, the standard mounts, masked and read-only paths, the
+device cgroup rules, RLIMIT_NOFILE 1024:524288, a private mount/uts/ipc/pid
+namespace and a network namespace unless --network host.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ketch.errors import InvalidParameter
+
+DEFAULT_CAPS = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+]
+MASKED_PATHS = [
+    "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+    "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+]
+READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def _mounts(shm_size: int, read_only: bool) -> list[dict[str, Any]]:
+    return [
+        {"destination": "/proc", "type": "proc", "source": "proc",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+         "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+         "options": ["ro", "nosuid", "noexec", "nodev"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm_size}"]},
+    ]
+
+
+def _device_rules() -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = [{"allow": False, "access": "rwm"}]
+    for major, minor in ((1, 5), (1, 3), (1, 9), (1, 8), (5, 0), (5, 1)):
+        rules.append({"allow": True, "type": "c", "major": major, "minor": minor,
+                      "access": "rwm"})
+    rules.append({"allow": False, "type": "c", "major": 10, "minor": 229, "access": "rwm"})
+    return rules
+
+
+def _nofile() -> dict[str, Any]:
+    """1024:524288 like Docker's systemd default, never above what we may grant ourselves
+    (raising a hard limit needs CAP_SYS_RESOURCE, which not every host gives root)."""
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    limit = 524288 if hard == resource.RLIM_INFINITY else min(524288, hard)
+    return {"type": "RLIMIT_NOFILE", "soft": min(1024, limit), "hard": limit}
+
+
+def command_line(config: dict[str, Any], image_config: dict[str, Any]) -> list[str]:
+    """Entrypoint + Cmd with Docker's defaults: an explicit Entrypoint drops the image's Cmd."""
+    entrypoint = config.get("Entrypoint")
+    cmd = config.get("Cmd")
+    if entrypoint is None:
+        entrypoint = image_config.get("Entrypoint") or []
+        if not cmd:
+            cmd = image_config.get("Cmd") or []
+    args = list(entrypoint or []) + list(cmd or [])
+    if not args:
+        raise InvalidParameter("no command specified")
+    return args
+
+
+def merged_env(config: dict[str, Any], image_config: dict[str, Any], hostname: str) -> list[str]:
+    env: dict[str, str] = {"PATH": DEFAULT_PATH}
+    for item in (image_config.get("Env") or []) + (config.get("Env") or []):
+        key, sep, value = item.partition("=")
+        if sep:
+            env[key] = value
+    env["HOSTNAME"] = hostname
+    if config.get("Tty"):
+        env.setdefault("TERM", "xterm")
+    # Docker keeps PATH first and the rest in order of definition
+    return [f"{k}={v}" for k, v in env.items()]
+
+
+def resolve_user(user: str, rootfs: str) -> dict[str, Any]:
+    """"uid[:gid]" or "name[:group]" looked up in the container's /etc/passwd and /etc/group."""
+    if not user:
+        return {"uid": 0, "gid": 0}
+    name, _, group = user.partition(":")
+    uid = gid = None
+    if name.isdigit():
+        uid = int(name)
+    passwd = _read_db(rootfs, "/etc/passwd")
+    for fields in passwd:
+        if len(fields) >= 4 and (fields[0] == name or (uid is not None and fields[2] == name)):
+            uid, gid = int(fields[2]), int(fields[3])
+            break
+    if uid is None:
+        raise InvalidParameter(f"unable to find user {name}: no matching entries in passwd file")
+    if group:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            found = [f for f in _read_db(rootfs, "/etc/group") if f and f[0] == group]
+            if not found:
+                raise InvalidParameter(f"unable to find group {group}: no matching entries "
+                                       "in group file")
+            gid = int(found[0][2])
+    return {"uid": uid, "gid": gid or 0}
+
+
+def _read_db(rootfs: str, path: str) -> list[list[str]]:
+    # the rootfs is the container's, hostile: read only a regular file, never through links
+    try:
+        fd = os.open(os.path.join(rootfs, path.lstrip("/")),
+                     os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return []
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(1 << 20)
+    return [line.split(":") for line in data.decode(errors="replace").splitlines()]
+
+
+def build_spec(record: dict[str, Any], image_config: dict[str, Any], rootfs: str,
+               container_dir: str) -> dict[str, Any]:
+    config = record["Config"]
+    host = record["HostConfig"]
+    image_cfg = image_config.get("config") or {}
+    hostname = config.get("Hostname") or record["Id"][:12]
+    network = host.get("NetworkMode") or "default"
+    namespaces = [{"type": t} for t in ("mount", "uts", "pid", "ipc")]
+    if network != "host":
+        namespaces.append({"type": "network"})
+    mounts = _mounts(int(host.get("ShmSize") or 64 * 1024 * 1024), bool(host.get("ReadonlyRootfs")))
+    for name in ("hostname", "hosts", "resolv.conf"):
+        mounts.append({"destination": f"/etc/{name}", "type": "bind",
+                       "source": os.path.join(container_dir, name),
+                       "options": ["rbind", "rprivate"]})
+    spec: dict[str, Any] = {
+        "ociVersion": "1.1.0",
+        "process": {
+            "terminal": bool(config.get("Tty")),
+            "user": resolve_user(config.get("User") or image_cfg.get("User") or "", rootfs),
+            "args": command_line(config, image_cfg),
+            "env": merged_env(config, image_cfg, hostname),
+            "cwd": config.get("WorkingDir") or image_cfg.get("WorkingDir") or "/",
+            "capabilities": {k: list(DEFAULT_CAPS)
+                             for k in ("bounding", "effective", "permitted")},
+            "rlimits": [_nofile()],
+            "noNewPrivileges": False,
+            "oomScoreAdj": int(host.get("OomScoreAdj") or 0),
+        },
+        "root": {"path": rootfs, "readonly": bool(host.get("ReadonlyRootfs"))},
+        "hostname": hostname,
+        "mounts": mounts,
+        "linux": {
+            "namespaces": namespaces,
+            "maskedPaths": list(MASKED_PATHS),
+            "readonlyPaths": list(READONLY_PATHS),
+            "resources": {"devices": _device_rules()},
+            "cgroupsPath": f"/ketch/{record['Id']}",
+        },
+    }
+    if config.get("Domainname"):
+        spec["domainname"] = config["Domainname"]
+    if network == "host":
+        spec.pop("hostname")
+    return spec

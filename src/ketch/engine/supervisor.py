@@ -1,0 +1,425 @@
+"""ketch's container supervisor: one small process that owns every running container.
+
+It is not the API server. It creates and starts containers through the runtime,
+holds their stdio (pipes, or a pty master), writes their json-file logs, serves
+attach streams, reaps them and records their exit status. ketchd talks to it
+over a unix socket; when ketchd restarts (or is killed), the supervisor and the
+containers go on, and ketchd re-adopts them from `state` (live-restore).
+
+Why one supervisor for all rather than one per container: a Python process
+costs several MiB, while a container's share of this one is a few pipes and a
+few hundred bytes of bookkeeping (the goal is <= 0.5 MiB per idle container).
+
+Protocol: each connection sends one JSON line {"op": ...}; the answer is one JSON
+line ({"error": "..."} on failure). `subscribe` then streams event lines;
+`attach` turns the connection into the container's raw stream.
+
+The process never starts a thread, so forking containers from it is safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import fcntl
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from typing import Any
+
+from ketch.errors import Conflict, KetchError, NotFound
+
+LOG_MODE = 0o640
+
+
+def now_rfc3339() -> str:
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+
+
+class Attachment:
+    """One attached client: gets output, may feed stdin."""
+
+    def __init__(self, writer: asyncio.StreamWriter, stdout: bool, stderr: bool,
+                 framed: bool) -> None:
+        self.writer = writer
+        self.stdout = stdout
+        self.stderr = stderr
+        self.framed = framed
+
+    def send(self, stream: int, data: bytes) -> None:
+        if (stream == 1 and not self.stdout) or (stream == 2 and not self.stderr):
+            return
+        if self.writer.is_closing():
+            return
+        if self.framed:
+            self.writer.write(bytes((stream, 0, 0, 0)) + len(data).to_bytes(4, "big") + data)
+        else:
+            self.writer.write(data)
+
+
+class Supervised:
+    """A container the supervisor owns."""
+
+    def __init__(self, cid: str, tty: bool, log_path: str, stdin_once: bool) -> None:
+        self.id = cid
+        self.tty = tty
+        self.log_path = log_path
+        self.stdin_once = stdin_once
+        self.pid = 0
+        self.status = "created"
+        self.exit_code: int | None = None
+        self.finished_at = ""
+        self.oom_killed = False
+        self.stdin_fd = -1            # write end of the container's stdin (or the pty master)
+        self.out_fds: dict[int, int] = {}  # fd -> stream (1 stdout, 2 stderr)
+        self.master = -1
+        self.attachments: list[Attachment] = []
+        self.log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
+                              LOG_MODE)
+        self.open_streams = 0
+        self.exited_status: int | None = None
+        self.done = asyncio.Event()
+
+    def state(self) -> dict[str, Any]:
+        return {"id": self.id, "status": self.status, "pid": self.pid,
+                "exit_code": self.exit_code, "finished_at": self.finished_at,
+                "oom_killed": self.oom_killed}
+
+    def log(self, stream: int, data: bytes) -> None:
+        """json-file: a line per write, as Docker's logger writes it."""
+        name = "stdout" if stream == 1 else "stderr"
+        stamp = now_rfc3339()
+        lines = []
+        for part in data.splitlines(keepends=True):
+            text = part.decode("utf-8", errors="replace")
+            lines.append(json.dumps({"log": text, "stream": name, "time": stamp},
+                                    ensure_ascii=False) + "\n")
+        try:
+            os.write(self.log_fd, "".join(lines).encode())
+        except OSError as e:
+            if e.errno != errno.ENOSPC:  # a full disk must not stop the container
+                raise
+        for att in list(self.attachments):
+            att.send(stream, data)
+
+
+class Supervisor:
+    def __init__(self, run_dir: str, runtime_root: str) -> None:
+        from ketch.runtime.container import Runtime, ensure_subreaper
+
+        ensure_subreaper()
+        self.run_dir = run_dir
+        self.runtime = Runtime(runtime_root, warn=lambda msg: None)
+        self.containers: dict[str, Supervised] = {}
+        self.subscribers: list[asyncio.StreamWriter] = []
+        # attach comes before create/start (docker run): such clients wait here, and are
+        # attached the moment the container is created, before it can print anything
+        self.arrivals: dict[str, asyncio.Event] = {}
+        self.pending: dict[str, list[Attachment]] = {}
+        self.state_dir = os.path.join(run_dir, "supervisor")
+        os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
+
+    # -- requests ---------------------------------------------------------
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await reader.readline()
+            if not line:
+                return
+            request = json.loads(line)
+            op = request.get("op")
+            if op == "subscribe":
+                self.subscribers.append(writer)
+                writer.write(b'{"ok": true}\n')
+                await reader.read()  # until ketchd goes away
+                return
+            if op == "attach":
+                await self.attach(request, reader, writer)
+                return
+            try:
+                result = self.dispatch(op, request)
+                answer = {"ok": True, **result}
+            except KetchError as e:
+                answer = {"error": str(e), "status": e.status}
+            except OSError as e:
+                answer = {"error": e.strerror or str(e), "status": 500}
+            writer.write((json.dumps(answer) + "\n").encode())
+            await writer.drain()
+        except (ConnectionError, ValueError):
+            pass
+        finally:
+            if writer in self.subscribers:
+                self.subscribers.remove(writer)
+            writer.close()
+
+    def dispatch(self, op: str, request: dict[str, Any]) -> dict[str, Any]:
+        if op == "ping":
+            return {"pid": os.getpid()}
+        if op == "state":
+            return {"containers": {cid: c.state() for cid, c in self.containers.items()}}
+        cid = str(request.get("id", ""))
+        if op == "create":
+            return self.create(cid, request)
+        c = self.containers.get(cid)
+        if c is None:
+            if op == "forget":
+                if request.get("release"):  # its start failed: release whoever attached
+                    self.pending.pop(cid, None)
+                    arrival = self.arrivals.pop(cid, None)
+                    if arrival is not None:
+                        arrival.set()
+                return {}
+            raise NotFound(f"No such container: {cid}")
+        if op == "start":
+            self.runtime.start(cid)
+            c.status = "running"
+            return {"pid": c.pid}
+        if op == "kill":
+            if c.status != "running":
+                raise Conflict(f"Container {cid} is not running")
+            self.runtime.kill(cid, int(request.get("signal", signal.SIGKILL)))
+            return {}
+        if op == "resize":
+            if c.master >= 0:
+                from ketch.runtime.console import set_size
+                set_size(c.master, int(request["h"]), int(request["w"]))
+            return {}
+        if op == "forget":
+            if c.status == "running":
+                raise Conflict(f"Container {cid} is running")
+            self.forget(c)
+            return {}
+        raise KetchError(f"unknown operation {op!r}")
+
+    def create(self, cid: str, request: dict[str, Any]) -> dict[str, Any]:
+        if cid in self.containers:
+            raise Conflict(f"container {cid} exists in the supervisor")
+        tty = bool(request.get("tty"))
+        c = Supervised(cid, tty, request["log_path"], bool(request.get("stdin_once")))
+        child_fds: list[int] = []
+        pair = None
+        try:
+            if tty:
+                pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                stdio = None
+            else:
+                if request.get("stdin"):
+                    r, w = os.pipe2(os.O_CLOEXEC)
+                    c.stdin_fd = w
+                else:
+                    r = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+                child_fds.append(r)
+                fds = [r]
+                for stream in (1, 2):
+                    r2, w2 = os.pipe2(os.O_CLOEXEC)
+                    c.out_fds[r2] = stream
+                    child_fds.append(w2)
+                    fds.append(w2)
+                stdio = (fds[0], fds[1], fds[2])
+            container, chan = self.runtime.create(cid, request["bundle"], stdio=stdio,
+                                                  console_pair=pair[1] if pair else None)
+            chan.close()
+            c.pid = container.pid
+            if pair is not None:
+                from ketch.runtime.console import recv_master
+                pair[1].close()
+                c.master = recv_master(pair[0])
+                c.stdin_fd = c.master
+                c.out_fds[c.master] = 1
+        except BaseException:
+            for fd in list(c.out_fds) + ([c.stdin_fd] if c.stdin_fd >= 0 else []):
+                os.close(fd)
+            os.close(c.log_fd)
+            raise
+        finally:
+            for fd in child_fds:
+                os.close(fd)
+            if pair is not None:
+                pair[0].close()
+                if pair[1].fileno() >= 0:
+                    pair[1].close()
+        loop = asyncio.get_running_loop()
+        for fd in c.out_fds:
+            os.set_blocking(fd, False)
+            loop.add_reader(fd, self.on_output, c, fd)
+            c.open_streams += 1
+        self.containers[cid] = c
+        for att in self.pending.pop(cid, []):
+            att.framed = not tty
+            c.attachments.append(att)
+        arrival = self.arrivals.pop(cid, None)
+        if arrival is not None:
+            arrival.set()
+        return {"pid": c.pid}
+
+    # -- output, exit -----------------------------------------------------------
+
+    def on_output(self, c: Supervised, fd: int) -> None:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:  # EIO: the pty's last holder is gone
+            data = b""
+        if data:
+            c.log(c.out_fds[fd], data)
+            return
+        asyncio.get_running_loop().remove_reader(fd)
+        if fd != c.master:
+            os.close(fd)
+        c.open_streams -= 1
+        self.maybe_finished(c)
+
+    def on_sigchld(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            for c in self.containers.values():
+                if c.pid == pid and c.exited_status is None:
+                    c.exited_status = os.waitstatus_to_exitcode(status)
+                    if c.master >= 0 and c.open_streams:
+                        # a pty gives EIO only once every holder is gone: drain what is there
+                        self.on_output(c, c.master)
+                    self.maybe_finished(c)
+
+    def maybe_finished(self, c: Supervised) -> None:
+        """The container is done once its init was reaped and its output drained."""
+        if c.exited_status is None or (c.open_streams and not c.tty):
+            return
+        if c.status in ("exited",):
+            return
+        code = c.exited_status
+        c.exit_code = 128 - code if code < 0 else code
+        c.finished_at = now_rfc3339()
+        c.oom_killed = self._oom_killed(c.id)
+        c.status = "exited"
+        if c.master >= 0 and c.open_streams:
+            asyncio.get_running_loop().remove_reader(c.master)
+            c.open_streams = 0
+        try:
+            self.runtime.delete(c.id, force=True)
+        except KetchError:
+            pass
+        self._record_exit(c)
+        for att in c.attachments:
+            att.writer.close()
+        c.attachments.clear()
+        c.done.set()
+        self.publish({"event": "exit", **c.state()})
+
+    def _oom_killed(self, cid: str) -> bool:
+        try:
+            from ketch.runtime.container import cgroup_of
+            cgroup = cgroup_of(self.runtime.container(cid))
+            return bool(cgroup and cgroup.oom_kill_count() > 0)
+        except (KetchError, OSError):
+            return False
+
+    def _record_exit(self, c: Supervised) -> None:
+        """The exit status survives a restart of ketchd (and of this process)."""
+        from ketch.runtime.state import write_atomic
+        write_atomic(os.path.join(self.state_dir, f"{c.id}.exit"),
+                     json.dumps(c.state()).encode())
+
+    def forget(self, c: Supervised) -> None:
+        for fd in (c.stdin_fd, c.master, c.log_fd):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        del self.containers[c.id]
+        try:
+            os.unlink(os.path.join(self.state_dir, f"{c.id}.exit"))
+        except FileNotFoundError:
+            pass
+
+    def publish(self, event: dict[str, Any]) -> None:
+        line = (json.dumps(event) + "\n").encode()
+        for writer in list(self.subscribers):
+            if writer.is_closing():
+                self.subscribers.remove(writer)
+            else:
+                writer.write(line)
+
+    # -- attach -----------------------------------------------------------------
+
+    async def attach(self, request: dict[str, Any], reader: asyncio.StreamReader,
+                     writer: asyncio.StreamWriter) -> None:
+        cid = str(request.get("id"))
+        c = self.containers.get(cid)
+        att = Attachment(writer, bool(request.get("stdout")), bool(request.get("stderr")),
+                         framed=not (c and c.tty))
+        writer.write(b'{"ok": true}\n')  # answered now, streamed once the container exists
+        if c is None:
+            self.pending.setdefault(cid, []).append(att)
+            await self.arrivals.setdefault(cid, asyncio.Event()).wait()
+            c = self.containers.get(cid)
+            if c is None:
+                return
+        elif c.status == "exited":
+            return
+        else:
+            c.attachments.append(att)
+        try:
+            if request.get("stdin") and c.stdin_fd >= 0:
+                while chunk := await reader.read(65536):
+                    if c.stdin_fd < 0:
+                        break
+                    try:
+                        os.write(c.stdin_fd, chunk)
+                    except OSError:
+                        break
+                if not c.tty and c.stdin_fd >= 0 and c.stdin_once:
+                    os.close(c.stdin_fd)  # the client half-closed: EOF for the program
+                    c.stdin_fd = -1
+            await c.done.wait()
+        finally:
+            if att in c.attachments:
+                c.attachments.remove(att)
+
+    # -- life -------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGCHLD, self.on_sigchld)
+        loop.add_signal_handler(signal.SIGTERM, loop.stop)
+        path = os.path.join(self.run_dir, "supervisor.sock")
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        old = os.umask(0o077)
+        server = await asyncio.start_unix_server(self.handle, path)
+        os.umask(old)
+        async with server:
+            await server.serve_forever()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    run_dir, runtime_root = args[0], args[1]
+    os.makedirs(run_dir, mode=0o711, exist_ok=True)
+    lock = os.open(os.path.join(run_dir, "supervisor.lock"),
+                   os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        sys.exit(0)  # another supervisor owns this run directory
+    supervisor = Supervisor(run_dir, runtime_root)
+    try:
+        asyncio.run(supervisor.serve())
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

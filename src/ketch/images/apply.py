@@ -1,0 +1,392 @@
+"""Apply a layer tar to a directory, treating the archive as hostile.
+
+Every path is resolved one component at a time from an open directory fd with O_NOFOLLOW,
+so nothing is ever written through a symlink and nothing lands outside the layer: names
+that are absolute or contain `..` are refused, a parent that is a symlink or a file is
+refused, hard links must point at files already in the same layer. Symlinks themselves may
+point anywhere (they are only followed inside a container's root). Ownership, modes
+(setuid included), xattrs and mtimes are kept; device nodes only when running as root.
+
+AUFS-style whiteouts become overlayfs whiteouts: `.wh.name` a 0:0 character device named
+`name`, `.wh..wh..opq` the xattr trusted.overlay.opaque=y on its directory.
+The archive is read once, as a stream; its diffID is computed on the way.
+"""
+
+from __future__ import annotations
+
+import errno
+import lzma
+import os
+import shutil
+import stat
+import tarfile
+import zlib
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from ketch.errors import HostError, InvalidParameter, KetchError
+from ketch.images.decompress import DigestReader, decompressed
+
+WHITEOUT_PREFIX = ".wh."
+WHITEOUT_META_PREFIX = ".wh..wh."
+WHITEOUT_OPAQUE = ".wh..wh..opq"
+OPAQUE_XATTR = "trusted.overlay.opaque"
+_XATTR_PAX = "SCHILY.xattr."
+_CHUNK = 1 << 20
+_SPACE_CHECK_EVERY = 64 << 20
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# xattr failures that mean "this filesystem or user cannot keep it": dropped, like Docker does
+_XATTR_IGNORED = {errno.ENOTSUP, errno.EPERM, errno.EACCES, errno.EINVAL, errno.ERANGE, errno.E2BIG}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what one layer may make, against archive and decompression bombs."""
+
+    max_entries: int = 4_000_000
+    max_bytes: int = 1 << 40  # file content, uncompressed
+    max_depth: int = 512
+    min_free_bytes: int = 256 << 20  # stop before the filesystem fills up
+
+
+@dataclass(frozen=True)
+class AppliedLayer:
+    diff_id: str  # "sha256:<hex>" of the uncompressed tar stream
+    size: int  # bytes of content (regular files once per inode, symlink targets)
+    entries: int
+
+
+class _StrictTarInfo(tarfile.TarInfo):
+    """tarfile silently ends the archive at a corrupt or cut header; refuse instead."""
+
+    @classmethod
+    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> _StrictTarInfo:
+        try:
+            return super().fromtarfile(tarfile_)
+        except tarfile.HeaderError as e:
+            if type(e).__name__ in ("EOFHeaderError", "EmptyHeaderError"):
+                raise  # the end-of-archive marker, or EOF right after a member (as Go's reader)
+            raise InvalidParameter(f"invalid tar header: {e}") from None
+
+
+def split_name(name: str) -> tuple[str, ...]:
+    """A member name -> its path components inside the layer; InvalidParameter if it escapes."""
+    if "\x00" in name:
+        raise InvalidParameter(f"invalid tar entry {name!r}: NUL in name")
+    if name.startswith("/") and name.strip("/"):
+        raise InvalidParameter(f"invalid tar entry {name!r}: absolute path")
+    parts = tuple(p for p in name.split("/") if p not in ("", "."))
+    if ".." in parts:
+        raise InvalidParameter(f"invalid tar entry {name!r}: path escapes the layer")
+    return parts
+
+
+def apply_layer(stream: BinaryIO, dest: str, limits: Limits | None = None) -> AppliedLayer:
+    """Extract the tar (plain or compressed) read from stream into the empty directory dest."""
+    with decompressed(stream) as plain:
+        reader = DigestReader(plain)
+        applier = _Applier(dest, limits or Limits())
+        try:
+            with tarfile.open(fileobj=reader, mode="r|", tarinfo=_StrictTarInfo) as tar:
+                while (member := tar.next()) is not None:
+                    tar.members.clear()  # type: ignore[attr-defined]  # a stream needs no index; keep memory flat
+                    applier.apply(member, tar)
+            applier.finish()
+            reader.drain()
+        except tarfile.TarError as e:
+            raise InvalidParameter(f"invalid tar archive: {e}") from None
+        except (EOFError, ValueError, lzma.LZMAError, zlib.error) as e:
+            raise InvalidParameter(f"invalid archive: {e}") from None
+        except OSError as e:
+            if e.errno is None:  # gzip and bz2 report bad data this way
+                raise InvalidParameter(f"invalid archive: {e}") from None
+            raise HostError(f"failed to extract layer: {e.strerror}") from None
+        finally:
+            applier.close()
+    return AppliedLayer(reader.digest, applier.size, applier.entries)
+
+
+class _Applier:
+    def __init__(self, dest: str, limits: Limits) -> None:
+        self.limits = limits
+        self.root_fd = os.open(dest, _DIR_FLAGS)
+        self.privileged = os.geteuid() == 0
+        self.size = 0
+        self.entries = 0
+        self._bytes = 0
+        self._next_space_check = _SPACE_CHECK_EVERY
+        self._dirs: list[tuple[tuple[str, ...], int, int]] = []  # (path, mode, mtime ns)
+        self._cached: tuple[tuple[str, ...], int] | None = None
+
+    def close(self) -> None:
+        self._invalidate()
+        os.close(self.root_fd)
+
+    # -- walking ----------------------------------------------------------------------------
+
+    def _invalidate(self) -> None:
+        if self._cached is not None:
+            os.close(self._cached[1])
+            self._cached = None
+
+    def _walk(self, parts: tuple[str, ...], name: str, create: bool) -> int:
+        """A new fd for the directory at parts, never following a symlink."""
+        fd = os.dup(self.root_fd)
+        try:
+            for part in parts:
+                try:
+                    child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except FileNotFoundError:
+                    if not create:
+                        raise
+                    os.mkdir(part, 0o755, dir_fd=fd)
+                    child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except OSError as e:
+                    if e.errno in (errno.ELOOP, errno.ENOTDIR):
+                        raise InvalidParameter(
+                            f"invalid tar entry {name!r}: a parent is a symlink or not a directory"
+                        ) from None
+                    raise
+                os.close(fd)
+                fd = child
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _parent(self, parts: tuple[str, ...], name: str) -> int:
+        if self._cached is not None and self._cached[0] == parts:
+            return self._cached[1]
+        fd = self._walk(parts, name, create=True)
+        self._invalidate()
+        self._cached = (parts, fd)
+        return fd
+
+    def _clear(self, parent_fd: int, path: tuple[str, ...], keep_dir: bool) -> bool:
+        """Make room for a new entry at path; returns True if a directory stays in place."""
+        base = path[-1]
+        try:
+            st = os.stat(base, dir_fd=parent_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        if stat.S_ISDIR(st.st_mode):
+            if keep_dir:
+                return True
+            if self._cached is not None and self._cached[0][: len(path)] == path:
+                self._invalidate()  # the cached directory is inside the one going away
+            shutil.rmtree(base, dir_fd=parent_fd)
+        else:
+            os.unlink(base, dir_fd=parent_fd)
+        return False
+
+    # -- entries ----------------------------------------------------------------------------
+
+    def apply(self, member: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
+        self.entries += 1
+        if self.entries > self.limits.max_entries:
+            raise InvalidParameter(f"layer has more than {self.limits.max_entries} entries")
+        parts = split_name(member.name)
+        if len(parts) > self.limits.max_depth:
+            raise InvalidParameter(f"invalid tar entry {member.name!r}: path too deep")
+        try:
+            if not parts:
+                if not member.isdir():
+                    raise InvalidParameter(f"invalid tar entry {member.name!r}: not a directory")
+                self._attributes(member, fd=self.root_fd)
+                self._dirs.append(((), member.mode, _mtime_ns(member)))
+                return
+            if parts[-1].startswith(WHITEOUT_PREFIX):
+                self._whiteout(parts, member)
+                return
+            parent_fd = self._parent(parts[:-1], member.name)
+            self._entry(parent_fd, parts, member, tar)
+        except KetchError:
+            raise
+        except OSError as e:
+            if e.errno in (errno.ENAMETOOLONG, errno.EEXIST, errno.EISDIR, errno.ENOTDIR,
+                           errno.ELOOP, errno.ENOENT):
+                raise InvalidParameter(f"invalid tar entry {member.name!r}: {e.strerror}") from None
+            if e.errno == errno.ENOSPC:
+                raise HostError("no space left on device") from None
+            raise HostError(f"failed to extract {member.name!r}: {e.strerror}") from None
+
+    def _entry(self, parent_fd: int, parts: tuple[str, ...], member: tarfile.TarInfo,
+               tar: tarfile.TarFile) -> None:
+        base = parts[-1]
+        if member.isdir():
+            if not self._clear(parent_fd, parts, keep_dir=True):
+                os.mkdir(base, 0o700, dir_fd=parent_fd)
+            fd = os.open(base, _DIR_FLAGS, dir_fd=parent_fd)
+            try:
+                self._attributes(member, fd=fd)
+            finally:
+                os.close(fd)
+            self._dirs.append((parts, member.mode, _mtime_ns(member)))
+        elif member.isreg():
+            self._clear(parent_fd, parts, keep_dir=False)
+            self._regular(parent_fd, base, member, tar)
+        elif member.issym():
+            self._clear(parent_fd, parts, keep_dir=False)
+            os.symlink(member.linkname, base, dir_fd=parent_fd)
+            self.size += len(os.fsencode(member.linkname))
+            self._attributes(member, parent_fd=parent_fd, base=base)
+        elif member.islnk():
+            self._hardlink(parent_fd, parts, member)
+        elif member.ischr() or member.isblk() or member.isfifo():
+            if not member.isfifo() and not self.privileged:
+                return  # device nodes need CAP_MKNOD; skipped like a rootless Docker does
+            self._clear(parent_fd, parts, keep_dir=False)
+            kind = stat.S_IFIFO if member.isfifo() else (
+                stat.S_IFCHR if member.ischr() else stat.S_IFBLK)
+            os.mknod(base, kind | 0o600, os.makedev(member.devmajor, member.devminor),
+                     dir_fd=parent_fd)
+            self._attributes(member, parent_fd=parent_fd, base=base)
+        else:
+            raise InvalidParameter(
+                f"invalid tar entry {member.name!r}: unsupported type {member.type!r}"
+            )
+
+    def _regular(self, parent_fd: int, base: str, member: tarfile.TarInfo,
+                 tar: tarfile.TarFile) -> None:
+        if member.size > self.limits.max_bytes - self._bytes:
+            raise InvalidParameter(f"layer is larger than {self.limits.max_bytes} bytes")
+        fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600, dir_fd=parent_fd)
+        try:
+            source = tar.extractfile(member)
+            remaining = member.size
+            while remaining and source is not None:
+                data = source.read(min(_CHUNK, remaining))
+                if not data:
+                    raise InvalidParameter(f"unexpected end of archive in {member.name!r}")
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                remaining -= len(data)
+                self._account(len(data))
+            self.size += member.size
+            self._attributes(member, fd=fd)
+        finally:
+            os.close(fd)
+
+    def _account(self, written: int) -> None:
+        self._bytes += written
+        if self._bytes >= self._next_space_check:
+            self._next_space_check = self._bytes + _SPACE_CHECK_EVERY
+            fs = os.fstatvfs(self.root_fd)
+            if fs.f_bavail * fs.f_frsize < self.limits.min_free_bytes:
+                raise HostError("no space left on device for the layer")
+
+    def _hardlink(self, parent_fd: int, parts: tuple[str, ...], member: tarfile.TarInfo) -> None:
+        base = parts[-1]
+        target = split_name(member.linkname)
+        if not target:
+            raise InvalidParameter(f"invalid tar entry {member.name!r}: hard link to the root")
+        if target == parts:
+            return  # a link to itself: nothing to do
+        try:
+            target_fd = self._walk(target[:-1], member.name, create=False)
+        except FileNotFoundError:
+            target_fd = -1
+        try:
+            if target_fd < 0 or not _exists(target[-1], target_fd):
+                raise InvalidParameter(
+                    f"invalid tar entry {member.name!r}: hard link target "
+                    f"{member.linkname!r} is not in the layer"
+                )
+            if stat.S_ISDIR(os.stat(target[-1], dir_fd=target_fd, follow_symlinks=False).st_mode):
+                raise InvalidParameter(
+                    f"invalid tar entry {member.name!r}: hard link to a directory"
+                )
+            self._clear(parent_fd, parts, keep_dir=False)
+            os.link(target[-1], base, src_dir_fd=target_fd, dst_dir_fd=parent_fd,
+                    follow_symlinks=False)
+        finally:
+            if target_fd >= 0:
+                os.close(target_fd)
+
+    def _whiteout(self, parts: tuple[str, ...], member: tarfile.TarInfo) -> None:
+        base = parts[-1]
+        parent_fd = self._parent(parts[:-1], member.name)
+        if base == WHITEOUT_OPAQUE:
+            try:
+                os.setxattr(parent_fd, OPAQUE_XATTR, b"y")
+            except OSError as e:
+                raise HostError(f"cannot mark an opaque directory: {e.strerror}") from None
+            return
+        if base.startswith(WHITEOUT_META_PREFIX):
+            return  # AUFS bookkeeping (.wh..wh.plnk, .wh..wh.aufs): not content
+        name = base[len(WHITEOUT_PREFIX):]
+        if name in ("", ".", ".."):
+            raise InvalidParameter(f"invalid tar entry {member.name!r}: invalid whiteout")
+        self._clear(parent_fd, (*parts[:-1], name), keep_dir=False)
+        os.mknod(name, stat.S_IFCHR, os.makedev(0, 0), dir_fd=parent_fd)
+        if self.privileged:
+            os.chown(name, member.uid, member.gid, dir_fd=parent_fd, follow_symlinks=False)
+
+    # -- attributes -------------------------------------------------------------------------
+
+    def _attributes(self, member: tarfile.TarInfo, *, fd: int = -1, parent_fd: int = -1,
+                    base: str = "") -> None:
+        """Owner, mode, xattrs and mtime, in the order that keeps setuid bits and caps."""
+        symlink = member.issym()
+        if self.privileged:
+            if fd >= 0:
+                os.fchown(fd, member.uid, member.gid)
+            else:
+                os.chown(base, member.uid, member.gid, dir_fd=parent_fd, follow_symlinks=False)
+        if not member.isdir() and not symlink:
+            if fd >= 0:
+                os.fchmod(fd, member.mode & 0o7777)
+            else:  # a node we just made (not a symlink), so following is harmless
+                os.chmod(base, member.mode & 0o7777, dir_fd=parent_fd)
+        target: Any = fd if fd >= 0 else f"/proc/self/fd/{parent_fd}/{base}"
+        for key, value in member.pax_headers.items():
+            if not key.startswith(_XATTR_PAX):
+                continue
+            name = key[len(_XATTR_PAX):]
+            if name.startswith("trusted.overlay."):
+                continue  # overlayfs metadata is ours to write, never the archive's
+            try:
+                os.setxattr(target, name, value.encode("utf-8", "surrogateescape"),
+                            follow_symlinks=fd >= 0)
+            except OSError as e:
+                if e.errno not in _XATTR_IGNORED:
+                    raise
+        if not member.isdir():
+            try:
+                ns = _mtime_ns(member)
+                if fd >= 0:
+                    os.utime(fd, ns=(ns, ns))
+                else:
+                    os.utime(base, ns=(ns, ns), dir_fd=parent_fd, follow_symlinks=False)
+            except (OverflowError, ValueError):
+                pass
+
+    def finish(self) -> None:
+        """Directory modes and mtimes last (children change them), deepest first."""
+        self._invalidate()
+        for parts, mode, ns in sorted(self._dirs, key=lambda d: -len(d[0])):
+            try:
+                fd = self._walk(parts, "", create=False)
+            except (OSError, InvalidParameter):
+                continue  # replaced by a later entry
+            try:
+                os.fchmod(fd, mode & 0o7777)
+                os.utime(fd, ns=(ns, ns))
+            except (OverflowError, ValueError):
+                pass
+            finally:
+                os.close(fd)
+
+
+def _exists(name: str, dir_fd: int) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _mtime_ns(member: tarfile.TarInfo) -> int:
+    return int(member.mtime * 1_000_000_000)

@@ -1,0 +1,407 @@
+"""The image store: image configs by content address, tags, and the layers they use.
+
+    <root>/image/content/sha256/<hex>   an image config, byte for byte (image ID = its sha256)
+    <root>/image/layers/<chainID-hex>/  read-only layers (see layers.py)
+    <root>/image/repositories.json      {"Repositories": {"busybox": {"busybox:latest": id}},
+                                          "LastTagTime": {id: time}}
+
+Reads are served from memory (tags reloaded when the file changes; configs never change).
+Changes hold a thread lock and a file lock (a bootstrap import may run beside the daemon)
+and every file is written atomically, so a crash leaves the old state or the new one.
+"""
+
+from __future__ import annotations
+
+import builtins
+import fcntl
+import hashlib
+import json
+import os
+import platform
+import re
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, BinaryIO
+
+from ketch.errors import Conflict, KetchError, NotFound
+from ketch.images.apply import Limits
+from ketch.images.changes import apply_changes, validate_config
+from ketch.images.fsutil import HEX64, atomic_write, hex_of
+from ketch.images.image import Image, now_rfc3339
+from ketch.images.layers import LayerStore, chain_id
+from ketch.images.reference import DEFAULT_TAG, full_name, normalize, parse
+from ketch.images.snapshots import snapshot_layers
+
+DEFAULT_ROOT = "/var/lib/ketch"
+_FULL_ID = re.compile(r"(?:sha256:)?([a-f0-9]{64})", re.ASCII)
+_ID_PREFIX = re.compile(r"(?:sha256:)?([a-f0-9]+)", re.ASCII)
+_GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386",
+           "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
+
+# A container using an image: (container ID, running?), for rmi's conflict rules.
+ContainerUsing = tuple[str, bool]
+# in_use(image_id): a container using it, or None. A bare container ID (or True) is read
+# as a stopped container, so simpler callers still get the right refusals.
+InUse = Callable[[str], "ContainerUsing | str | bool | None"]
+
+
+def host_architecture() -> str:
+    machine = platform.machine()
+    return _GOARCH.get(machine, machine)
+
+
+class _Tags:
+    """The tag map, immutable once loaded; changes make a new one."""
+
+    def __init__(self, repositories: dict[str, dict[str, str]], tag_times: dict[str, str]):
+        self.repositories = repositories
+        self.tag_times = tag_times
+        self.by_id: dict[str, list[str]] = {}
+        self._index()
+
+    def _index(self) -> None:
+        self.by_id = {}
+        for refs in self.repositories.values():
+            for ref, image_id in refs.items():
+                self.by_id.setdefault(image_id, []).append(ref)
+        for refs_of in self.by_id.values():  # Docker's order: by full name
+            refs_of.sort(key=lambda r: full_name(r.rpartition(":")[0]) + ":" + r.rpartition(":")[2])
+
+    def lookup(self, repo: str, tag: str) -> str | None:
+        return self.repositories.get(repo, {}).get(f"{repo}:{tag}")
+
+    def to_json(self) -> bytes:
+        return json.dumps({"Repositories": self.repositories, "LastTagTime": self.tag_times},
+                          indent=1, sort_keys=True).encode()
+
+    def copy(self) -> _Tags:
+        return _Tags({r: dict(t) for r, t in self.repositories.items()}, dict(self.tag_times))
+
+    def set(self, repo: str, tag: str, image_id: str) -> None:
+        self.repositories.setdefault(repo, {})[f"{repo}:{tag}"] = image_id
+        self.tag_times[image_id] = now_rfc3339()
+        self._index()
+
+    def unset(self, ref: str) -> None:
+        repo = ref.rpartition(":")[0]
+        refs = self.repositories.get(repo, {})
+        refs.pop(ref, None)
+        if not refs:
+            self.repositories.pop(repo, None)
+        self._index()
+
+
+class ImageStore:
+    def __init__(self, root: str = DEFAULT_ROOT, limits: Limits | None = None) -> None:
+        self.root = root
+        self.limits = limits or Limits()
+        self._dir = os.path.join(root, "image")
+        self._content = os.path.join(self._dir, "content", "sha256")
+        self._tags_path = os.path.join(self._dir, "repositories.json")
+        for path in (root, self._dir, self._content):
+            os.makedirs(path, mode=0o700, exist_ok=True)
+        self.layers = LayerStore(os.path.join(self._dir, "layers"))
+        self._lock = threading.RLock()
+        self._tags = _Tags({}, {})
+        self._tags_key: tuple[int, int, int] | None = None
+        self._configs: dict[str, dict[str, Any]] = {}
+        with self._mutating():
+            self.layers.sweep()
+
+    # -- state ------------------------------------------------------------------------------
+
+    def _read_tags(self) -> _Tags:
+        try:
+            st = os.stat(self._tags_path)
+        except FileNotFoundError:
+            return _Tags({}, {})
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        with self._lock:
+            if key != self._tags_key:
+                try:
+                    with open(self._tags_path, "rb") as f:
+                        data = json.load(f)
+                    tags = _Tags(
+                        {str(r): {str(k): str(v) for k, v in refs.items()}
+                         for r, refs in data.get("Repositories", {}).items()},
+                        {str(k): str(v) for k, v in data.get("LastTagTime", {}).items()},
+                    )
+                except (OSError, ValueError, AttributeError):
+                    tags = _Tags({}, {})
+                self._tags, self._tags_key = tags, key
+            return self._tags
+
+    def _write_tags(self, tags: _Tags) -> None:
+        atomic_write(self._tags_path, tags.to_json())
+        st = os.stat(self._tags_path)
+        self._tags, self._tags_key = tags, (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    @contextmanager
+    def _mutating(self) -> Iterator[_Tags]:
+        """Exclusive access (threads and processes); yields a copy of the tags to change."""
+        with self._lock:
+            fd = os.open(self._dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield self._read_tags().copy()
+            finally:
+                os.close(fd)
+
+    def _ids(self) -> list[str]:
+        return [f"sha256:{n}" for n in os.listdir(self._content) if HEX64.fullmatch(n)]
+
+    def _config(self, image_id: str) -> dict[str, Any]:
+        config = self._configs.get(image_id)
+        if config is None:
+            try:
+                with open(os.path.join(self._content, hex_of(image_id)), "rb") as f:
+                    config = json.load(f)
+            except (FileNotFoundError, ValueError):
+                raise NotFound(f"No such image: {image_id}") from None
+            if not isinstance(config, dict):
+                raise NotFound(f"No such image: {image_id}")
+            self._configs[image_id] = config
+        return config
+
+    def _image(self, image_id: str, tags: _Tags) -> Image:
+        config = self._config(image_id)
+        chains: list[str] = []
+        for diff_id in config.get("rootfs", {}).get("diff_ids", []):
+            chains.append(chain_id(chains[-1] if chains else None, diff_id))
+        layers = [self.layers.get(c) for c in chains]
+        return Image(
+            id=image_id,
+            config=config,
+            repo_tags=list(tags.by_id.get(image_id, [])),
+            size=sum(layer.size for layer in layers),
+            layers=[layer.diff for layer in layers],
+            chain_ids=chains,
+            last_tag_time=tags.tag_times.get(image_id, "0001-01-01T00:00:00Z"),
+        )
+
+    # -- lookups ----------------------------------------------------------------------------
+
+    def _resolve(self, ref: str, tags: _Tags) -> str:
+        """An image ID for a name[:tag], a full ID, or a unique ID prefix, as Docker does."""
+        full = _FULL_ID.fullmatch(ref)
+        if full:
+            image_id = f"sha256:{full.group(1)}"
+            if os.path.exists(os.path.join(self._content, full.group(1))):
+                return image_id
+            raise NotFound(f"No such image: {image_id}")
+        parsed = parse(ref)
+        if not parsed.digest:
+            found = tags.lookup(parsed.repository, parsed.tag or DEFAULT_TAG)
+            if found is not None:
+                return found
+        prefix = _ID_PREFIX.fullmatch(ref)
+        if prefix:
+            matches = [i for i in self._ids() if i[7:].startswith(prefix.group(1))]
+            if len(matches) == 1:
+                return matches[0]
+        shown = parsed.repository + (f":{parsed.tag or DEFAULT_TAG}" if not parsed.digest
+                                     or parsed.tag else "")
+        raise NotFound(f"No such image: {shown}{'@' + parsed.digest if parsed.digest else ''}")
+
+    def get(self, ref: str) -> Image:
+        """By name[:tag], "sha256:<hex>", bare hex, or a unique ID prefix."""
+        tags = self._read_tags()
+        return self._image(self._resolve(ref, tags), tags)
+
+    def list(self) -> list[Image]:
+        """All images, dangling ones too, newest first."""
+        tags = self._read_tags()
+        images = []
+        for image_id in self._ids():
+            try:
+                images.append(self._image(image_id, tags))
+            except KetchError:
+                continue  # a half-deleted image: not listed
+        images.sort(key=lambda i: (i.created, i.id), reverse=True)
+        return images
+
+    # -- changes ----------------------------------------------------------------------------
+
+    def create(self, config: dict[str, Any], reference: str | None = None) -> Image:
+        """Store an image config whose layers are in the store already; tag it if asked."""
+        name = normalize(reference) if reference else None
+        with self._mutating() as tags:
+            return self._create_locked(config, name, tags)
+
+    def _create_locked(self, config: dict[str, Any], name: tuple[str, str] | None,
+                       tags: _Tags) -> Image:
+        chain: str | None = None
+        for diff_id in config.get("rootfs", {}).get("diff_ids", []):
+            chain = chain_id(chain, diff_id)
+            if not self.layers.exists(chain):
+                raise NotFound(f"layer does not exist: {chain}")
+        data = json.dumps(config, separators=(",", ":")).encode()
+        image_id = "sha256:" + hashlib.sha256(data).hexdigest()
+        path = os.path.join(self._content, hex_of(image_id))
+        if not os.path.exists(path):
+            atomic_write(path, data)
+        if name is not None:
+            tags.set(*name, image_id)
+            self._write_tags(tags)
+        return self._image(image_id, tags)
+
+    def import_tar(
+        self,
+        stream: BinaryIO,
+        *,
+        reference: str | None = None,
+        config: dict[str, Any] | None = None,
+        changes: builtins.list[str] | None = None,
+        message: str = "",
+        architecture: str | None = None,
+        variant: str = "",
+        os_name: str = "linux",
+        created: str | None = None,
+        created_by: str = "",
+    ) -> Image:
+        """`docker import`: one layer from a root filesystem tar (plain, gzip, bzip2, xz, zstd)."""
+        name = normalize(reference) if reference else None
+        container_config = apply_changes(validate_config(config or {}), changes or [])
+        pending = self.layers.extract(stream, None, self.limits)
+        when = created or now_rfc3339()
+        history: dict[str, Any] = {"created": when}
+        if created_by:
+            history["created_by"] = created_by
+        if message:
+            history["comment"] = message
+        image_config: dict[str, Any] = {"architecture": architecture or host_architecture()}
+        if variant:
+            image_config["variant"] = variant
+        if message:
+            image_config["comment"] = message
+        image_config.update(
+            config=container_config,
+            created=when,
+            history=[history],
+            os=os_name,
+            rootfs={"type": "layers", "diff_ids": [pending.diff_id]},
+        )
+        with self._mutating() as tags:
+            try:
+                self.layers.commit(pending)
+                return self._create_locked(image_config, name, tags)
+            except BaseException:
+                self.layers.discard(pending)
+                self._gc_locked(tags)
+                raise
+
+    def tag(self, ref: str, new_ref: str) -> None:
+        """`docker tag`: new_ref names the image ref names (moving the tag if it existed)."""
+        repo, tag = normalize(new_ref)
+        with self._mutating() as tags:
+            image_id = self._resolve(ref, tags)
+            tags.set(repo, tag, image_id)
+            self._write_tags(tags)
+
+    def remove(self, ref: str, *, force: bool = False,
+               in_use: InUse | None = None) -> builtins.list[dict[str, str]]:
+        """`docker rmi`: untag, and delete the image when nothing names it any more.
+
+        in_use(image_id) answers a container using the image, as (container ID, running),
+        or None. Returns the API's records: [{"Untagged": ...}, {"Deleted": ...}, ...].
+        """
+        with self._mutating() as tags:
+            image_id = self._resolve(ref, tags)
+            refs = list(tags.by_id.get(image_id, []))
+            user = _container_using(in_use(image_id)) if in_use is not None else None
+            records: builtins.list[dict[str, str]] = []
+            if not _is_id_prefix(image_id, ref):
+                repo, tag = normalize(ref)
+                if not force and len(refs) == 1 and user is not None:
+                    raise Conflict(
+                        f'conflict: unable to remove repository reference "{ref}" (must force) '
+                        f"- container {user[0][:12]} is using its referenced image "
+                        f"{image_id[7:19]}"
+                    )
+                tags.unset(f"{repo}:{tag}")
+                records.append({"Untagged": f"{repo}:{tag}"})
+                if tags.by_id.get(image_id):
+                    self._write_tags(tags)
+                    return records
+                conflict = self._delete_conflict(image_id, tags, force, user)
+                if conflict is not None:  # the image stays, dangling, for its container
+                    self._write_tags(tags)
+                    return records
+            else:
+                if len(refs) == 1:
+                    conflict = self._delete_conflict(image_id, _Tags({}, {}), force, user)
+                    if conflict is not None:
+                        raise conflict
+                    tags.unset(refs[0])
+                    records.append({"Untagged": refs[0]})
+                conflict = self._delete_conflict(image_id, tags, force, user)
+                if conflict is not None:
+                    raise conflict
+            for remaining in list(tags.by_id.get(image_id, [])):
+                tags.unset(remaining)
+                records.append({"Untagged": remaining})
+            tags.tag_times.pop(image_id, None)
+            self._write_tags(tags)
+            os.unlink(os.path.join(self._content, hex_of(image_id)))
+            self._configs.pop(image_id, None)
+            records.append({"Deleted": image_id})
+            records.extend({"Deleted": c} for c in self._gc_locked(tags))
+            return records
+
+    def _delete_conflict(self, image_id: str, tags: _Tags, force: bool,
+                         user: ContainerUsing | None) -> Conflict | None:
+        """Docker's checkImageDeleteConflict: running containers always; else unless forced."""
+        short = image_id[7:19]
+        if user is not None and user[1]:
+            return Conflict(f"conflict: unable to delete {short} (cannot be forced) - image is "
+                            f"being used by running container {user[0][:12]}")
+        if force:
+            return None
+        if tags.by_id.get(image_id):
+            return Conflict(f"conflict: unable to delete {short} (must be forced) - image is "
+                            "referenced in multiple repositories")
+        if user is not None:
+            return Conflict(f"conflict: unable to delete {short} (must be forced) - image is "
+                            f"being used by stopped container {user[0][:12]}")
+        return None
+
+    def gc(self) -> builtins.list[str]:
+        """Delete layers no image and no snapshot uses; returns their chainIDs."""
+        with self._mutating() as tags:
+            return self._gc_locked(tags)
+
+    def _gc_locked(self, tags: _Tags) -> builtins.list[str]:
+        used = snapshot_layers(self.root)
+        for image_id in self._ids():
+            try:
+                diff_ids = self._config(image_id).get("rootfs", {}).get("diff_ids", [])
+            except NotFound:
+                continue
+            chain: str | None = None
+            for diff_id in diff_ids:
+                chain = chain_id(chain, diff_id)
+                used.add(chain)
+        removed = []
+        for chain in self.layers.list():
+            if chain not in used:
+                self.layers.delete(chain)
+                removed.append(chain)
+        return removed
+
+
+def _container_using(answer: ContainerUsing | str | bool | None) -> ContainerUsing | None:
+    if answer is None or answer is False:
+        return None
+    if answer is True:
+        return ("", False)
+    if isinstance(answer, str):
+        return (answer, False)
+    return answer
+
+
+def _is_id_prefix(image_id: str, ref: str) -> bool:
+    """Docker's isImageIDPrefix: was the image named by (a prefix of) its ID?"""
+    return image_id.startswith(ref) or image_id[7:].startswith(ref)
+
+

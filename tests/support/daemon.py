@@ -1,0 +1,107 @@
+"""A private ketchd for integration tests: own data root, exec root and socket."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BUSYBOX_TAR = Path(os.environ.get("KETCH_BASE_IMAGES", "/var/cache/ketch/base")) / "busybox.tar"
+
+
+class Ketchd:
+    def __init__(self, top: Path) -> None:
+        self.top = top
+        self.data_root = top / "data"
+        self.exec_root = top / "exec"
+        self.socket = top / "ketch.sock"
+        self.log = top / "ketchd.log"
+        self.config = top / "daemon.json"
+        self.config.write_text("{}")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.socket}"
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "DOCKER_HOST": self.host, "KETCH_HOST": self.host,
+                "KETCH_NO_AUTOSTART": "1", "DOCKER_CLI_HINTS": "false"}
+
+    def start(self) -> None:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", "from ketch.api.daemon import main; main()",
+                 "-H", self.host, "--data-root", str(self.data_root),
+                 "--exec-root", str(self.exec_root), "--config-file", str(self.config)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ketchd exited: {self.log.read_text()[-2000:]}")
+            if self.ping():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"ketchd did not answer: {self.log.read_text()[-2000:]}")
+
+    def ping(self) -> bool:
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(2)
+                s.connect(str(self.socket))
+                s.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                return s.recv(64).startswith(b"HTTP/1.1 200")
+        except OSError:
+            return False
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def supervisor_pid(self) -> int | None:
+        path = self.exec_root / "supervisor.sock"
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(2)
+                s.connect(str(path))
+                s.sendall(b'{"op": "ping"}\n')
+                return int(json.loads(s.recv(4096))["pid"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def stop(self) -> None:
+        """Everything this daemon started ends, by pid; mounts go; files go."""
+        subprocess.run(["docker", "rm", "-f", *self.container_ids()], env=self.env(),
+                       capture_output=True, check=False, timeout=60)
+        sup = self.supervisor_pid()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if sup:
+            os.kill(sup, signal.SIGKILL)
+        for line in reversed(Path("/proc/self/mountinfo").read_text().splitlines()):
+            point = line.split()[4]
+            if point.startswith(str(self.top)):
+                subprocess.run(["umount", "-l", point], check=False)
+        shutil.rmtree(self.top, ignore_errors=True)
+
+    def container_ids(self) -> list[str]:
+        proc = subprocess.run(["docker", "ps", "-aq"], env=self.env(), capture_output=True,
+                              text=True, check=False, timeout=30)
+        return proc.stdout.split()
+
+    def import_busybox(self) -> None:
+        subprocess.run(["docker", "import", "-c", 'CMD ["sh"]', str(BUSYBOX_TAR),
+                        "busybox:latest"], env=self.env(), capture_output=True, check=True,
+                       timeout=60)
