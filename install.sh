@@ -25,21 +25,24 @@ if [ ! -x "$VENV/bin/python3" ]; then
     /usr/bin/python3 -m venv --copies --system-site-packages "$VENV"
 fi
 "$VENV/bin/python3" -m pip install -q --disable-pip-version-check -e '.[dev]'
-# ketch-runtime starts every container: its launcher skips `site` (a few ms) and
-# puts on sys.path only what it needs (ketch itself and libseccomp's binding).
-"$VENV/bin/python3" - "$VENV/bin/ketch-runtime" <<'PY'
+# ketch-runtime starts every container and `ketch` is typed all day: their launchers
+# skip `site` (a few ms) and pip's wrapper's `import re`, and put on sys.path only
+# what they need (ketch itself, and last libseccomp's binding). ketchd keeps pip's.
+"$VENV/bin/python3" - "$VENV/bin" <<'PY'
 import os, sys
 import ketch, seccomp
 package = os.path.dirname(os.path.dirname(ketch.__file__))
 binding = os.path.dirname(seccomp.__file__)  # last: the standard library comes first
-with open(sys.argv[1], "w") as f:
-    f.write(f"#!{sys.executable} -IS\n"
-            "import sys\n"
-            f"sys.path.insert(0, {package!r})\n"
-            f"sys.path.append({binding!r})\n"
-            "from ketch.runtime.cli import main\n"
-            "main()\n")
-os.chmod(sys.argv[1], 0o755)
+for name, module in (("ketch-runtime", "ketch.runtime.cli"), ("ketch", "ketch.cli.main")):
+    path = os.path.join(sys.argv[1], name)
+    with open(path, "w") as f:
+        f.write(f"#!{sys.executable} -IS\n"
+                "import sys\n"
+                f"sys.path.insert(0, {package!r})\n"
+                f"sys.path.append({binding!r})\n"
+                f"from {module} import main\n"
+                "main()\n")
+    os.chmod(path, 0o755)
 PY
 "$VENV/bin/python3" -m compileall -q "$(dirname "$("$VENV/bin/python3" -c 'import ketch; print(ketch.__file__)')")" >/dev/null
 for exe in "$VENV"/bin/python*; do
@@ -50,5 +53,6 @@ for cmd in ketch ketchd ketch-runtime; do
 done
 
 # Base images, made offline from Debian's packages (no registry needed).
-"$VENV/bin/python3" -m ketch.bootstrap --out "$BASE_DIR" all
+DATA_ROOT=${KETCH_DATA_ROOT:-/var/lib/ketch}
+"$VENV/bin/python3" -m ketch.bootstrap --out "$BASE_DIR" all --import-into "$DATA_ROOT"
 echo "ketch installed: $(command -v ketch-runtime)"

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from ketch.api.routing import Handler, json_response, versioned
-from ketch.errors import InvalidParameter
+from ketch.errors import InvalidParameter, NotFound
 
 routes = web.RouteTableDef()
 SPOOL_CHUNK = 1 << 20
@@ -42,8 +42,11 @@ async def image_inspect(request: web.Request) -> web.Response:
 async def image_create(request: web.Request) -> web.StreamResponse:
     source = request.query.get("fromSrc")
     if source is None:
-        raise InvalidParameter("pulling images from a registry is not supported yet "
-                               "(ketch bootstrap makes base images offline)")
+        # no registry client yet: say so, as the 404 clients expect for a missing image
+        name = request.query.get("fromImage", "")
+        tag = request.query.get("tag") or "latest"
+        raise NotFound(f"No such image: {name}:{tag} (ketch cannot pull from registries "
+                       "yet; `ketch bootstrap` makes base images offline)")
     if source != "-":
         raise InvalidParameter("importing from a URL is not supported: send the tar as the "
                                "request body (fromSrc=-)")

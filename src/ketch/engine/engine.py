@@ -127,7 +127,9 @@ class Engine:
         image_ref = body.get("Image")
         if not image_ref or not isinstance(image_ref, str):
             raise InvalidParameter("No image was specified")
-        host = body.get("HostConfig") or {}
+        host = body.get("HostConfig")
+        if host is None:
+            host = {}
         if not isinstance(host, dict):
             raise InvalidParameter("invalid HostConfig: must be an object")
         for key in ("Cmd", "Entrypoint", "Env"):

@@ -1,0 +1,124 @@
+"""ketchd as a daemon: live-restore after SIGKILL, docker-py as a client, bad API input."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support.daemon import Ketchd
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def ketchd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ketchd]:
+    daemon = Ketchd(Path(tmp_path_factory.mktemp("ketchd")))
+    daemon.start()
+    try:
+        daemon.import_busybox()
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+def docker(ketchd: Ketchd, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], env=ketchd.env(), capture_output=True, text=True,
+                          timeout=30, check=False)
+
+
+def test_live_restore_after_sigkill(ketchd: Ketchd) -> None:
+    counter = docker(ketchd, "run", "-d", "--name", "counter", "busybox", "sh", "-c",
+                     "i=0; while true; do i=$((i+1)); echo $i; sleep 0.05; done")
+    assert counter.returncode == 0, counter.stderr
+    short = docker(ketchd, "run", "-d", "--name", "short", "busybox", "sh", "-c",
+                   "sleep 1; exit 7")
+    assert short.returncode == 0, short.stderr
+    pid = json.loads(docker(ketchd, "inspect", "counter").stdout)[0]["State"]["Pid"]
+    ketchd.kill9()
+    time.sleep(1.5)  # meanwhile `short` exits and `counter` keeps printing
+    assert Path(f"/proc/{pid}").exists()
+    ketchd.start()
+    state = json.loads(docker(ketchd, "inspect", "counter").stdout)[0]["State"]
+    assert state["Running"] and state["Pid"] == pid
+    short_state = json.loads(docker(ketchd, "inspect", "short").stdout)[0]["State"]
+    assert (short_state["Status"], short_state["ExitCode"]) == ("exited", 7)
+    time.sleep(0.3)
+    numbers = [int(n) for n in docker(ketchd, "logs", "counter").stdout.split()]
+    assert len(numbers) > 20 and numbers == list(range(1, len(numbers) + 1))
+    docker(ketchd, "rm", "-f", "counter", "short")
+
+
+def test_docker_py_drives_example_1(ketchd: Ketchd) -> None:
+    docker_py = pytest.importorskip("docker")
+    client = docker_py.DockerClient(base_url=ketchd.host)
+    assert client.ping()
+    assert client.containers.run("busybox", ["echo", "Hello world"], remove=True) == \
+        b"Hello world\n"
+    daemon = client.containers.run("busybox", ["sh", "-c",
+                                               "while true; do echo hello world; sleep 0.2; done"],
+                                   detach=True, name="pydaemon")
+    time.sleep(0.7)
+    assert b"hello world\nhello world\n" in daemon.logs()
+    assert [c.name for c in client.containers.list()] == ["pydaemon"]
+    daemon.stop(timeout=1)
+    daemon.reload()
+    assert daemon.status == "exited"
+    daemon.remove()
+    assert client.containers.list(all=True) == []
+    with pytest.raises(docker_py.errors.ImageNotFound):
+        client.containers.run("no-such-image", "true")
+
+
+def api(ketchd: Ketchd, method: str, path: str, body: bytes = b"",
+        headers: str = "") -> tuple[int, bytes]:
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(20)
+        s.connect(str(ketchd.socket))
+        s.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}"
+                  f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), rest
+
+
+def test_bad_api_input_is_one_clear_error(ketchd: Ketchd) -> None:
+    containers = ketchd.data_root / "containers"
+    before = sorted(p.name for p in containers.iterdir())
+    cases = [
+        (b'{"Image": "busybox", "Cmd": ', 400, b"invalid JSON"),
+        (b'{"Image": "busybox", "Env": "A=1"}', 400, b"Env"),
+        (b'{"Image": "busybox", "HostConfig": []}', 400, b"HostConfig"),
+        (b'{"Cmd": ["true"]}', 400, b"No image"),
+        (b'{"Image": "nope:1.0", "Cmd": ["true"]}', 404, b"No such image: nope:1.0"),
+        (b'{"Image": "Busybox", "Cmd": ["true"]}', 400, b"invalid reference format"),
+        (b'{"Image": "busybox", "Cmd": ["true"], "HostConfig": {"NetworkMode": "nonet"}}',
+         404, b"network nonet not found"),
+    ]
+    for body, status, message in cases:
+        got, answer = api(ketchd, "POST", "/v1.44/containers/create", body,
+                          "Content-Type: application/json\r\n")
+        assert got == status, (body, answer)
+        assert message in answer and b"Traceback" not in answer
+    status, _ = api(ketchd, "POST", "/v1.44/containers/create", b"x" * (17 << 20))
+    assert status == 413
+    assert sorted(p.name for p in containers.iterdir()) == before  # nothing half-made
+    ok = docker(ketchd, "run", "-d", "--name", "busy", "busybox", "sleep", "60")
+    assert ok.returncode == 0
+    status, answer = api(ketchd, "POST", "/containers/create?name=busy",
+                         b'{"Image": "busybox", "Cmd": ["true"]}')
+    assert status == 409 and b"already in use" in answer
+    status, answer = api(ketchd, "DELETE", "/containers/busy")
+    assert status == 409 and b"cannot remove a running container" in answer
+    status, _ = api(ketchd, "POST", "/containers/busy/start")
+    assert status == 304
+    status, answer = api(ketchd, "GET", "/v1.44/containers/nope/json")
+    assert (status, json.loads(answer)) == (404, {"message": "No such container: nope"})
+    docker(ketchd, "rm", "-f", "busy")
