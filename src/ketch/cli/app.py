@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "import": "images:IMPORT",
     "tag": "images:TAG",
     "rmi": "images:RMI",
+    "bootstrap": "bootstrap:BOOTSTRAP",
     "version": "system:VERSION",
     "info": "system:INFO",
 }

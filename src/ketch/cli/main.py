@@ -27,6 +27,13 @@ def main(argv: list[str] | None = None) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         code = 0
+    except KeyboardInterrupt:
+        code = 130
+    except Exception as exc:  # a bug of ours: one line, never a traceback
+        if "-D" in args or "--debug" in args:
+            raise
+        sys.stderr.write(f"ketch: internal error: {type(exc).__name__}: {exc}\n")
+        code = 1
     sys.exit(code)
 
 
