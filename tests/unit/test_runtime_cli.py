@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from ketch.errors import InvalidParameter
-from ketch.runtime import cli, commands, jsonio, mountopts
+from ketch.runtime import cli, commands, mountopts
+from ketch.util import jsonio
 from ketch.runtime import linux as L
 
 
@@ -70,3 +71,11 @@ def test_jsonio_round_trip_and_errors() -> None:
     for bad in ("", "{", '{"a": 1} extra', "[1,]"):
         with pytest.raises(ValueError):
             jsonio.loads(bad)
+
+
+def test_jsonio_indented_matches_json_module() -> None:
+    import json
+
+    value = [{"a": [1, 2, {"b": None, "c": "é<x>\n"}], "d": {}, "e": [], "f": True, "g": 1.5}]
+    assert jsonio.dumps_indented(value) == json.dumps(value, indent=4, ensure_ascii=False)
+    assert jsonio.raw_decode('{"x": 1} {"y"', 0) == ({"x": 1}, 8)

@@ -11,12 +11,12 @@ Values print like Go's `%v` (maps as `map[k:v]`, lists as `[a b]`).
 
 from __future__ import annotations
 
-import json
-import re
+from ketch.util import jsonio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from re import Match
     from typing import Any
 
 
@@ -50,6 +50,8 @@ def go_value(value: Any) -> str:
 
 def go_json(value: Any) -> str:
     """json.Marshal: compact, HTML characters escaped."""
+    import json  # only templates that print JSON pay for its import
+
     if value is MISSING:
         value = None
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default)
@@ -91,9 +93,11 @@ def _index(container: Any, *keys: Any) -> Any:
 
 
 def _printf(fmt: str, *args: Any) -> str:
+    import re
+
     it = iter(args)
 
-    def repl(m: re.Match[str]) -> str:
+    def repl(m: Match[str]) -> str:
         if m.group(0) == "%%":
             return "%"
         value = next(it, MISSING)
@@ -237,7 +241,7 @@ def _parse_pipe(text: str) -> _Pipe:
                 pos += 1
                 args.append(inner)
             elif kind == "str":
-                args.append(("lit", json.loads(value) if value[0] == '"' else value[1:-1]))
+                args.append(("lit", jsonio.loads(value) if value[0] == '"' else value[1:-1]))
             elif kind == "num":
                 args.append(("lit", float(value) if "." in value else int(value)))
             elif kind == "punct":

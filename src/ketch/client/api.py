@@ -6,11 +6,10 @@ errors are `APIError(status, message)`. Names follow the API paths, not docker-p
 
 from __future__ import annotations
 
-import json
-
 from ketch.client.hijack import HijackedStream
 from ketch.client.http import Response
 from ketch.client.session import Session
+from ketch.util import jsonio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -24,8 +23,8 @@ def filters_json(filters: Mapping[str, list[str]] | None) -> str | None:
     """The CLI's filter encoding: `{"label":{"k=v":true}}`."""
     if not filters:
         return None
-    return json.dumps({key: {value: True for value in values} for key, values in filters.items()},
-                      separators=(",", ":"))
+    return jsonio.dumps({key: {value: True for value in values}
+                         for key, values in filters.items()})
 
 
 class WaitHandle:
@@ -40,7 +39,7 @@ class WaitHandle:
             body = self.resp.read()
         finally:
             self.resp.conn.close()
-        doc = json.loads(body) if body.strip() else {}
+        doc = jsonio.loads(body) if body.strip() else {}
         return doc if isinstance(doc, dict) else {}
 
     def cancel(self) -> None:

@@ -8,12 +8,11 @@ a connection of their own.
 
 from __future__ import annotations
 
-import json
-
 from ketch.client.errors import APIError, DaemonUnavailable, ProtocolError
 from ketch.client.hijack import HijackedStream
 from ketch.client.host import resolve_host, socket_path
 from ketch.client.http import Connection, Response
+from ketch.util import jsonio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -58,7 +57,7 @@ def error_message(status: int, body: bytes) -> str:
     """The daemon's `{"message": ...}`, else its text, else the status."""
     text = body.decode("utf-8", "replace").strip()
     try:
-        doc = json.loads(text)
+        doc = jsonio.loads(text)
     except ValueError:
         doc = None
     if isinstance(doc, dict) and isinstance(doc.get("message"), str):
@@ -159,7 +158,7 @@ class Session:
         """A versioned request; `body` is sent as JSON. Raises APIError for 4xx/5xx."""
         hdrs = dict(headers or {})
         if body is not None:
-            data = json.dumps(body).encode()
+            data = jsonio.dumps(body).encode()
             hdrs.setdefault("Content-Type", "application/json")
         resp = self._exchange(method, self.target(path, query), data, hdrs)
         if resp.status >= 400:
@@ -170,7 +169,7 @@ class Session:
              body: Any = None) -> Any:
         """The decoded JSON answer of a request (None for an empty body)."""
         resp = self.request(method, path, query, body)
-        return json.loads(resp.body) if resp.body.strip() else None
+        return jsonio.loads(resp.body) if resp.body.strip() else None
 
     def stream(self, method: str, path: str, query: Mapping[str, QueryValue] | None = None,
                body: Any = None, source: BinaryIO | None = None,
@@ -182,7 +181,7 @@ class Session:
         hdrs = dict(headers or {})
         data = None
         if body is not None:
-            data = json.dumps(body).encode()
+            data = jsonio.dumps(body).encode()
             hdrs.setdefault("Content-Type", "application/json")
         try:
             if source is not None:
@@ -207,7 +206,7 @@ class Session:
         hdrs = {"Connection": "Upgrade", "Upgrade": "tcp"}
         data = None
         if body is not None:
-            data = json.dumps(body).encode()
+            data = jsonio.dumps(body).encode()
             hdrs["Content-Type"] = "application/json"
         else:
             hdrs["Content-Type"] = "text/plain"
@@ -238,4 +237,4 @@ class _FullResponse:
         self.body = body
 
     def json(self) -> Any:
-        return json.loads(self.body) if self.body.strip() else None
+        return jsonio.loads(self.body) if self.body.strip() else None

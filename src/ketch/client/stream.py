@@ -7,7 +7,7 @@ Progress bodies (import, pull, build, events) are JSON objects one after another
 
 from __future__ import annotations
 
-import json
+from ketch.util import jsonio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -56,7 +56,6 @@ def demux(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
 
 def json_lines(chunks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
     """Each JSON object of a progress stream (newline-separated or simply concatenated)."""
-    decoder = json.JSONDecoder()
     buf = ""
     for chunk in chunks:
         buf += chunk.decode("utf-8", "replace")
@@ -65,7 +64,7 @@ def json_lines(chunks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
             if not buf:
                 break
             try:
-                obj, end = decoder.raw_decode(buf)
+                obj, end = jsonio.raw_decode(buf)
             except ValueError:
                 break  # incomplete: wait for more
             buf = buf[end:]

@@ -127,7 +127,7 @@ class Logger:
             return
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         if self.json:
-            from ketch.runtime import jsonio
+            from ketch.util import jsonio
             line = jsonio.dumps({"level": level, "msg": msg, "time": stamp})
         else:
             line = f'time="{stamp}" level={level} msg="{msg}"'

@@ -6,10 +6,11 @@ import os
 import sys
 
 from ketch.errors import Conflict, InvalidParameter, KetchError, NotFound
-from ketch.runtime import exeguard, jsonio
+from ketch.runtime import exeguard
 from ketch.runtime.container import ContainerExited, Runtime, ensure_subreaper
 from ketch.runtime.spec import check_id
 from ketch.runtime.state import DEFAULT_ROOT, list_containers
+from ketch.util import jsonio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

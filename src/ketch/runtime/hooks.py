@@ -8,8 +8,8 @@ import signal
 import time
 
 from ketch.errors import HostError
-from ketch.runtime import jsonio
 from ketch.runtime import linux as L
+from ketch.util import jsonio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

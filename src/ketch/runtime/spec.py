@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 
 from ketch.errors import InvalidParameter, NotFound
-from ketch.runtime import caps, jsonio
+from ketch.runtime import caps
+from ketch.util import jsonio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

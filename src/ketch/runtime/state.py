@@ -11,8 +11,8 @@ import fcntl
 import os
 
 from ketch.errors import Conflict, NotFound
-from ketch.runtime import jsonio
 from ketch.runtime.spec import check_id
+from ketch.util import jsonio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from ketch.runtime import jsonio
+from ketch.util import jsonio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

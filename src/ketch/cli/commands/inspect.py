@@ -3,12 +3,11 @@ pretty JSON like Docker's, or a Go template per object with `--format`."""
 
 from __future__ import annotations
 
-import json
-
 from ketch.cli.command import CLIError, Command
 from ketch.cli.context import Context
 from ketch.cli.flags import Flag, Parsed
 from ketch.client.errors import APIError
+from ketch.util import jsonio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -17,7 +16,7 @@ if TYPE_CHECKING:
 
 def pretty_json(items: list[Any]) -> str:
     """json.MarshalIndent(..., "", "    ") with Go's HTML escaping."""
-    text = json.dumps(items, indent=4, ensure_ascii=False)
+    text = jsonio.dumps_indented(items)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 

@@ -1,4 +1,4 @@
-"""JSON for the runtime's hot path, through CPython's C accelerator alone.
+"""JSON for start-up-sensitive paths (the runtime, the CLI), through CPython's C accelerator.
 
 `import json` costs ~5 ms because json.decoder and json.encoder import `re`
 (and `re` imports `enum`); `ketch-runtime run` must start in a few ms. The C
@@ -55,6 +55,19 @@ def loads(data: bytes | str) -> Any:
     return value
 
 
+def raw_decode(text: str, start: int = 0) -> tuple[Any, int]:
+    """The JSON value at `start` and where it ends (ValueError if there is none yet)."""
+    if _scan is None:  # pragma: no cover
+        import json
+        value, end = json.JSONDecoder().raw_decode(text, start)
+        return value, end
+    try:
+        value, end = _scan(text, start)
+    except StopIteration as e:
+        raise _error("Expecting value", text, e.value) from None
+    return value, end
+
+
 def dumps(value: Any) -> str:
     if _encode is None:  # pragma: no cover
         import json
@@ -65,3 +78,27 @@ def dumps(value: Any) -> str:
 def _error(msg: str, text: str, pos: int) -> ValueError:
     from json import JSONDecodeError
     return JSONDecodeError(msg, text, pos)
+
+
+def dumps_indented(value: Any, indent: str = "    ", _level: int = 0) -> str:
+    """Like json.dumps(value, indent=..., ensure_ascii=False), without importing json."""
+    pad = "\n" + indent * (_level + 1)
+    if isinstance(value, dict) and value:
+        items = (f"{_quote_raw(str(k))}: {dumps_indented(v, indent, _level + 1)}"
+                 for k, v in value.items())
+        return "{" + pad + ("," + pad).join(items) + "\n" + indent * _level + "}"
+    if isinstance(value, list) and value:
+        items = (dumps_indented(v, indent, _level + 1) for v in value)
+        return "[" + pad + ("," + pad).join(items) + "\n" + indent * _level + "]"
+    if isinstance(value, str):
+        return _quote_raw(value)
+    return dumps(value)
+
+
+def _quote_raw(text: str) -> str:
+    encode: Any = getattr(_json, "encode_basestring", None)
+    if encode is None:  # pragma: no cover - not CPython
+        import json
+        return json.dumps(text, ensure_ascii=False)
+    return str(encode(text))
+
