@@ -143,5 +143,5 @@ def test_piped_stdin_is_sent_and_half_closed(fake_daemon: FakeDaemon) -> None:  
     proc = ketch(fake_daemon.host, "run", "-i", "--rm", "busybox", "cat", stdin="hi\n")
     assert (proc.returncode, proc.stdout) == (0, "hi\n")
     create = fake_daemon.requests[1]
-    assert b'"AttachStdin": true' in create.body and b'"AutoRemove": true' in create.body
+    assert b'"AttachStdin":true' in create.body and b'"AutoRemove":true' in create.body
     assert fake_daemon.requests[2].path.endswith("/wait?condition=removed")
