@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from typing import Any
 
 from ketch.errors import Conflict, NotFound
 from ketch.runtime.state import write_atomic
 
 RECORD = "config.v2.json"
+TOMBSTONE = ".removed-"
 
 
 class Container:
@@ -74,6 +74,8 @@ class ContainerStore:
 
     def load(self) -> None:
         for cid in sorted(os.listdir(self.root)):
+            if cid.startswith(TOMBSTONE):
+                continue
             directory = os.path.join(self.root, cid)
             try:
                 with open(os.path.join(directory, RECORD), "rb") as f:
@@ -118,11 +120,23 @@ class ContainerStore:
                 raise NotFound(f"Multiple IDs found with provided prefix: {ref}")
         raise NotFound(f"No such container: {ref}")
 
-    def remove(self, container: Container) -> None:
+    def remove(self, container: Container) -> str:
+        """Forget the container at once and for good (its directory is renamed to a
+        tombstone); returns the tombstone, whose files the caller deletes at leisure."""
         self.by_id.pop(container.id, None)
         if self.by_name.get(container.name) == container.id:
             del self.by_name[container.name]
-        shutil.rmtree(container.dir, ignore_errors=True)
+        tombstone = os.path.join(self.root, f"{TOMBSTONE}{container.id}")
+        try:
+            os.rename(container.dir, tombstone)
+        except FileNotFoundError:
+            pass
+        return tombstone
+
+    def tombstones(self) -> list[tuple[str, str]]:
+        """(container id, path) of removals a crash interrupted."""
+        return [(name.removeprefix(TOMBSTONE), os.path.join(self.root, name))
+                for name in os.listdir(self.root) if name.startswith(TOMBSTONE)]
 
     def all(self) -> list[Container]:
         return sorted(self.by_id.values(), key=lambda c: str(c.record["Created"]),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -57,12 +58,15 @@ class Engine:
         self.exit_waiters: dict[str, list[asyncio.Future[int]]] = {}
         self.remove_waiters: dict[str, list[asyncio.Future[None]]] = {}
         self.locks: dict[str, asyncio.Lock] = {}
+        self.cleanups: set[asyncio.Task[None]] = set()
         self.started = time.time()
 
     # -- start-up: re-adopt what the supervisor kept running ----------------------
 
     async def restore(self) -> None:
         self.containers.load()
+        for cid, tombstone in self.containers.tombstones():  # removals a crash interrupted
+            await asyncio.to_thread(self._delete_files, cid, tombstone)
         await self.supervisor.ensure_running()
         known = (await self.supervisor.call("state"))["containers"]
         for c in self.containers.all():
@@ -167,7 +171,6 @@ class Engine:
                 try:
                     await asyncio.to_thread(self.snapshots.remove, cid)
                 finally:
-                    import shutil
                     shutil.rmtree(directory, ignore_errors=True)
             raise
         self.containers.add(c)
@@ -296,12 +299,16 @@ class Engine:
             await self._start(c)
 
     async def _start(self, c: Container) -> None:
-        image = await asyncio.to_thread(self.images.get, c.record["Image"])
-        if not await asyncio.to_thread(self.snapshots.mounted, c.id):
+        try:
+            image = self.images.get(c.record["Image"])
+            image_config = image.config
+        except NotFound:  # removed with --force: the snapshot knows its layers, and the
+            image, image_config = None, {}  # record has the image's defaults already
+        if not self.snapshots.mounted(c.id):
             await asyncio.to_thread(self.snapshots.mount, c.id, image)
         rootfs = c.record["GraphDriver"]["Data"].get("MergedDir")
         try:
-            spec = build_spec(c.record, image.config, rootfs, c.dir)
+            spec = build_spec(c.record, image_config, rootfs, c.dir)
         except KetchError as e:
             self._start_failed(c, str(e), 126)
             await self._after_failed_start(c)
@@ -310,10 +317,11 @@ class Engine:
         write_atomic(os.path.join(c.bundle, "config.json"), json.dumps(spec).encode(),
                      durable=False)
         config = c.config
-        try:
-            await self.supervisor.call("forget", id=c.id)
-        except KetchError:
-            pass
+        if c.state["StartedAt"] != ZERO_TIME:  # the supervisor may hold its last run
+            try:
+                await self.supervisor.call("forget", id=c.id)
+            except KetchError:
+                pass
         try:
             await self.supervisor.call("create", id=c.id, bundle=c.bundle,
                                        tty=config.get("Tty"), stdin=config.get("OpenStdin"),
@@ -432,12 +440,23 @@ class Engine:
             await self.supervisor.call("forget", id=c.id)
         except KetchError:
             pass
-        await asyncio.to_thread(self.snapshots.remove, c.id)
-        self.containers.remove(c)
+        tombstone = self.containers.remove(c)  # gone for the API, and after a crash too
         self.locks.pop(c.id, None)
         for fut in self.remove_waiters.pop(c.id, []):
             if not fut.done():
                 fut.set_result(None)
+        # the files go after the answer: `run --rm` need not wait for an unmount and rm -r
+        task = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(self._delete_files, c.id, tombstone))
+        self.cleanups.add(task)
+        task.add_done_callback(self.cleanups.discard)
+
+    def _delete_files(self, cid: str, tombstone: str) -> None:
+        try:
+            self.snapshots.remove(cid)
+        except (KetchError, OSError):
+            pass  # swept again at the next start
+        shutil.rmtree(tombstone, ignore_errors=True)
 
     async def rename(self, ref: str, new_name: str) -> None:
         c = self.containers.get(ref)
