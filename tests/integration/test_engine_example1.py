@@ -138,3 +138,18 @@ def test_inspect_and_errors(ketchd: Ketchd) -> None:
     noimage = docker(ketchd, "run", "no-such-image:1.0", "true")
     assert noimage.returncode == 125
     docker(ketchd, "rm", "inspected")
+
+
+def test_restart_start_attach_and_rename(ketchd: Ketchd) -> None:
+    run = docker(ketchd, "run", "-d", "--name", "again", "busybox", "sh", "-c",
+                 "echo run; sleep 0.2")
+    assert run.returncode == 0
+    assert docker(ketchd, "wait", "again").stdout == "0\n"
+    attached = docker(ketchd, "start", "-a", "again")
+    assert (attached.returncode, attached.stdout) == (0, "run\n")
+    assert docker(ketchd, "logs", "again").stdout == "run\nrun\n"
+    assert docker(ketchd, "restart", "-t", "1", "again").returncode == 0
+    assert docker(ketchd, "rename", "again", "renamed").returncode == 0
+    assert docker(ketchd, "wait", "renamed").stdout == "0\n"
+    assert docker(ketchd, "ps", "-a", "--format", "{{.Names}}").stdout.split() == ["renamed"]
+    assert docker(ketchd, "rm", "renamed").returncode == 0

@@ -483,8 +483,8 @@ class Engine:
     async def attach(self, ref: str, *, stdin: bool, stdout: bool,
                      stderr: bool) -> tuple[Container, asyncio.StreamReader, asyncio.StreamWriter]:
         c = self.containers.get(ref)
-        if c.state["Status"] == "exited" or c.state["Status"] == "removing":
-            raise Conflict("You cannot attach to a stopped container, start it first")
+        if c.state["Status"] == "removing":
+            raise Conflict(f"container {c.id} is marked for removal")
         # attach comes before start (docker run): the supervisor holds the stream
         # until the container exists there, so no early output is lost
         reader, writer = await self.supervisor.attach(c.id, stdin=stdin, stdout=stdout,

@@ -359,14 +359,13 @@ class Supervisor:
         att = Attachment(writer, bool(request.get("stdout")), bool(request.get("stderr")),
                          framed=not (c and c.tty))
         writer.write(b'{"ok": true}\n')  # answered now, streamed once the container exists
-        if c is None:
+        if c is None or c.status == "exited":
+            # not started yet, or about to be started again (docker start -a)
             self.pending.setdefault(cid, []).append(att)
             await self.arrivals.setdefault(cid, asyncio.Event()).wait()
             c = self.containers.get(cid)
             if c is None:
                 return
-        elif c.status == "exited":
-            return
         else:
             c.attachments.append(att)
         try:
