@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from support.daemon import Ketchd
+from support.daemon import Ketchd, api
 
 pytestmark = pytest.mark.integration
 
@@ -73,20 +72,6 @@ def test_docker_py_drives_example_1(ketchd: Ketchd) -> None:
     assert client.containers.list(all=True) == []
     with pytest.raises(docker_py.errors.ImageNotFound):
         client.containers.run("no-such-image", "true")
-
-
-def api(ketchd: Ketchd, method: str, path: str, body: bytes = b"",
-        headers: str = "") -> tuple[int, bytes]:
-    with socket.socket(socket.AF_UNIX) as s:
-        s.settimeout(20)
-        s.connect(str(ketchd.socket))
-        s.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}"
-                  f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), rest
 
 
 def test_bad_api_input_is_one_clear_error(ketchd: Ketchd) -> None:

@@ -105,3 +105,17 @@ class Ketchd:
         subprocess.run(["docker", "import", "-c", 'CMD ["sh"]', str(BUSYBOX_TAR),
                         "busybox:latest"], env=self.env(), capture_output=True, check=True,
                        timeout=60)
+
+
+def api(ketchd: Ketchd, method: str, path: str, body: bytes = b"",
+        headers: str = "") -> tuple[int, bytes]:
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(20)
+        s.connect(str(ketchd.socket))
+        s.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}"
+                  f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), rest

@@ -9,8 +9,8 @@ import pytest
 
 from ketch.errors import InvalidParameter
 from ketch.runtime import cli, commands, mountopts
-from ketch.util import jsonio
 from ketch.runtime import linux as L
+from ketch.util import jsonio
 
 
 def test_flag_syntaxes() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -19,9 +20,10 @@ from aiohttp import web
 from ketch import __version__
 from ketch.api.routing import Handler, json_response, versioned
 from ketch.engine.engine import API_VERSION, Engine
-from ketch.errors import InvalidParameter, KetchError, NotModified
+from ketch.errors import HostError, InvalidParameter, KetchError, NotModified
 
 MAX_BODY = 16 * 1024 * 1024  # container create bodies; image imports stream separately
+OUTPUT_BUFFER = 4 << 20  # attach output waiting for a slow client before we pause
 HEADERS = {"Api-Version": API_VERSION, "Docker-Experimental": "false", "Ostype": "linux",
            "Server": f"Ketch/{__version__} (linux)"}
 
@@ -97,6 +99,12 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
         if e.status == 404:
             return json_response({"message": "page not found"}, status=404)
         return json_response({"message": e.reason}, status=e.status)
+    except (ConnectionError, asyncio.CancelledError):
+        raise
+    except Exception as e:  # a bug of ours: a JSON 500, never a traceback to the client
+        logging.getLogger("ketchd").exception("internal error")
+        return json_response({"message": f"internal error: {type(e).__name__}: {e}"},
+                             status=500)
 
 
 async def _headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -190,12 +198,28 @@ async def container_kill(request: web.Request) -> web.Response:
 @_route("POST", "/containers/{id}/wait")
 async def container_wait(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
+    condition = request.query.get("condition", "")
+    if condition not in ("", "not-running", "next-exit", "removed"):
+        raise InvalidParameter(f"invalid condition: {condition!r}")
     engine.containers.get(request.match_info["id"])  # a 404 before the 200
     response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await response.prepare(request)  # headers now; the body when the container exits
-    code = await engine.wait(request.match_info["id"], request.query.get("condition", ""))
-    await response.write(json.dumps({"Error": None, "StatusCode": code}).encode() + b"\n")
-    await response.write_eof()
+    waiting = asyncio.ensure_future(engine.wait(request.match_info["id"], condition))
+    transport = request.transport
+    # the CLI hangs up on its wait after `run -d`: stop waiting then, not at the exit
+    while not waiting.done():
+        await asyncio.wait({waiting}, timeout=1)
+        if transport is None or transport.is_closing():
+            waiting.cancel()
+            return response
+    try:
+        code = waiting.result()
+        await response.write(json.dumps({"Error": None, "StatusCode": code}).encode() + b"\n")
+        await response.write_eof()
+    except (ConnectionError, KetchError) as e:
+        if isinstance(e, KetchError):  # e.g. removed meanwhile: say so in the body
+            await response.write(json.dumps({"Error": {"Message": str(e)},
+                                             "StatusCode": -1}).encode() + b"\n")
     return response
 
 
@@ -226,12 +250,15 @@ async def container_logs(request: web.Request) -> web.StreamResponse:
     stdout, stderr = _bool(request, "stdout"), _bool(request, "stderr")
     if not (stdout or stderr):
         raise InvalidParameter("Bad parameters: you must choose at least one stream")
+    tail = request.query.get("tail", "all") or "all"
+    if tail != "all" and not tail.lstrip("-").isdigit():
+        raise InvalidParameter(f"invalid value for tail: {tail!r}")
+    if tail.startswith("-"):
+        tail = "all"  # Docker reads a negative tail as everything
     c, entries = await engine.logs(
         request.match_info["id"], follow=_bool(request, "follow"), stdout=stdout,
-        stderr=stderr, tail=request.query.get("tail", "all"),
-        since=float(request.query.get("since") or 0), until=float(request.query.get("until")
-                                                                  or 0),
-        timestamps=_bool(request, "timestamps"))
+        stderr=stderr, tail=tail, since=_timestamp(request, "since"),
+        until=_timestamp(request, "until"), timestamps=_bool(request, "timestamps"))
     tty = bool(c.config.get("Tty"))
     response = web.StreamResponse(status=200, headers={
         "Content-Type": "application/vnd.docker.raw-stream" if tty
@@ -241,6 +268,15 @@ async def container_logs(request: web.Request) -> web.StreamResponse:
         await response.write(data if tty else _frame(stream, data))
     await response.write_eof()
     return response
+
+
+def _timestamp(request: web.Request, name: str) -> float:
+    """A unix time, as the CLI sends --since/--until ("1700000000.123456789")."""
+    value = request.query.get(name) or "0"
+    try:
+        return float(value)
+    except ValueError:
+        raise InvalidParameter(f"invalid value for {name}: {value!r}") from None
 
 
 def _frame(stream: int, data: bytes) -> bytes:
@@ -272,7 +308,8 @@ async def _hijack(request: web.Request, upgrade: bool, content_type: str,
     early = request.content.read_nowait() if not request.content.at_eof() else b""
     if early:
         incoming.put_nowait(early)
-    transport.set_protocol(_Raw(incoming))
+    raw = _Raw(incoming)
+    transport.set_protocol(raw)
     transport.resume_reading()
     head = ["HTTP/1.1 101 UPGRADED" if upgrade else "HTTP/1.1 200 OK",
             f"Content-Type: {content_type}"]
@@ -286,6 +323,11 @@ async def _hijack(request: web.Request, upgrade: bool, content_type: str,
             if transport.is_closing():
                 return
             transport.write(data)
+            while transport.get_write_buffer_size() > OUTPUT_BUFFER and not raw.closed.is_set():
+                await asyncio.sleep(0.01)  # a slow reader: stop reading the supervisor
+
+    async def client_gone() -> None:
+        await raw.closed.wait()
 
     async def from_client() -> None:
         try:
@@ -297,11 +339,13 @@ async def _hijack(request: web.Request, upgrade: bool, content_type: str,
         if swriter.can_write_eof():
             swriter.write_eof()  # the client half-closed: the program reads EOF
 
-    tasks = [asyncio.ensure_future(to_client())]
-    if stdin:
-        tasks.append(asyncio.ensure_future(from_client()))
+    output = asyncio.ensure_future(to_client())
+    tasks = [output, asyncio.ensure_future(from_client() if stdin else client_gone())]
     try:
-        await tasks[0]
+        if not stdin:  # a client that hangs up ends a silent container's stream too
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        else:
+            await output
     finally:
         for task in tasks[1:]:
             task.cancel()
@@ -315,6 +359,7 @@ class _Raw(asyncio.Protocol):
 
     def __init__(self, incoming: asyncio.Queue[bytes | None]) -> None:
         self.incoming = incoming
+        self.closed = asyncio.Event()
 
     def data_received(self, data: bytes) -> None:
         self.incoming.put_nowait(data)
@@ -325,6 +370,7 @@ class _Raw(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.incoming.put_nowait(None)
+        self.closed.set()
 
 
 class _Hijacked(web.StreamResponse):
@@ -353,7 +399,25 @@ def make_app(engine: Engine) -> web.Application:
     return app
 
 
+def _claim(exec_root: str) -> int:
+    """One daemon per exec root: a second would unlink the first one's socket."""
+    import fcntl
+
+    os.makedirs(exec_root, mode=0o711, exist_ok=True)
+    fd = os.open(os.path.join(exec_root, "ketchd.pid"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                 0o644)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise HostError(f"another ketchd is running with exec root {exec_root}") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
 async def serve(engine: Engine, socket_path: str) -> None:
+    _claim(engine.exec_root)
     await engine.restore()
     app = make_app(engine)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)

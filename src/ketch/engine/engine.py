@@ -20,8 +20,16 @@ from typing import Any
 from ketch import __version__
 from ketch.engine import logs as logfile
 from ketch.engine.containers import Container, ContainerStore
+from ketch.engine.hostconfig import (
+    capabilities,
+    check_types,
+    no_new_privileges,
+    refuse_unsupported,
+    resources,
+    tmpfs_mounts,
+)
 from ketch.engine.names import generate_name, new_id, valid_name
-from ketch.engine.spec import build_spec
+from ketch.engine.spec import DEFAULT_CAPS, build_spec
 from ketch.engine.supervisor_client import SupervisorClient
 from ketch.errors import Conflict, InvalidParameter, KetchError, NotFound, NotModified
 from ketch.runtime.state import write_atomic
@@ -59,6 +67,10 @@ class Engine:
         self.remove_waiters: dict[str, list[asyncio.Future[None]]] = {}
         self.locks: dict[str, asyncio.Lock] = {}
         self.cleanups: set[asyncio.Task[None]] = set()
+        self.starting: set[str] = set()
+        self.early_exits: dict[str, dict[str, Any]] = {}
+        self.removing: set[str] = set()
+        self.events_task: asyncio.Task[None] | None = None
         self.started = time.time()
 
     # -- start-up: re-adopt what the supervisor kept running ----------------------
@@ -68,6 +80,13 @@ class Engine:
         for cid, tombstone in self.containers.tombstones():  # removals a crash interrupted
             await asyncio.to_thread(self._delete_files, cid, tombstone)
         await self.supervisor.ensure_running()
+        # subscribe first, then read the state: no exit can fall between the two
+        reader = await self.supervisor.subscribe()
+        await self._reconcile()
+        self.events_task = asyncio.get_running_loop().create_task(self._follow_events(reader))
+
+    async def _reconcile(self) -> None:
+        """Bring every record marked running in line with what the supervisor knows."""
         known = (await self.supervisor.call("state"))["containers"]
         for c in self.containers.all():
             sup = known.get(c.id)
@@ -79,30 +98,47 @@ class Engine:
             elif sup and sup["status"] == "exited":
                 await self._exited(c, sup)
             else:
-                # gone without a trace (the supervisor itself died): Docker says 255
-                await self._exited(c, {"exit_code": 255, "finished_at": now(),
-                                       "oom_killed": False})
-        asyncio.get_running_loop().create_task(self._follow_events())
+                await self._exited(c, self._lost_exit(c.id))
 
-    async def _follow_events(self) -> None:
+    def _lost_exit(self, cid: str) -> dict[str, Any]:
+        """The exit the supervisor recorded on disk, or Docker's 255 for a lost container."""
+        try:
+            path = os.path.join(self.exec_root, "supervisor", f"{cid}.exit")
+            with open(path, "rb") as f:
+                info: dict[str, Any] = json.loads(f.read())
+                return info
+        except (OSError, ValueError):
+            return {"exit_code": 255, "finished_at": now(), "oom_killed": False}
+
+    async def _follow_events(self, reader: asyncio.StreamReader | None) -> None:
         while True:
             try:
-                reader = await self.supervisor.subscribe()
+                if reader is None:
+                    await self.supervisor.ensure_running()
+                    reader = await self.supervisor.subscribe()
+                    await self._reconcile()  # what ended while nobody listened
                 while line := await reader.readline():
-                    event = json.loads(line)
-                    if event.get("event") == "exit":
-                        try:
-                            c = self.containers.get(event["id"])
-                        except NotFound:
-                            continue
-                        await self._exited(c, event)
-            except (OSError, ValueError):
+                    await self._on_event(line)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
                 pass
+            self.supervisor.unsubscribe()
+            reader = None
             await asyncio.sleep(0.2)  # the supervisor went away: start it and listen again
-            try:
-                await self.supervisor.ensure_running()
-            except KetchError:
-                pass
+
+    async def _on_event(self, line: bytes) -> None:
+        event = json.loads(line)
+        if event.get("event") != "exit":
+            return
+        try:
+            c = self.containers.get(event["id"])
+        except NotFound:
+            return
+        if c.id in self.starting:  # the answer to its start is still on its way
+            self.early_exits[c.id] = event
+            return
+        await self._exited(c, event)
 
     async def _exited(self, c: Container, info: dict[str, Any]) -> None:
         state = c.state
@@ -136,13 +172,19 @@ class Engine:
             host = {}
         if not isinstance(host, dict):
             raise InvalidParameter("invalid HostConfig: must be an object")
+        check_types(body, "Config")
+        check_types(host, "HostConfig")
+        refuse_unsupported(host)
+        capabilities(DEFAULT_CAPS, host)  # unknown names fail now, not at start
+        no_new_privileges(host)
+        resources(host)
+        tmpfs_mounts(host)
         for key in ("Cmd", "Entrypoint", "Env"):
             value = body.get(key)
+            if isinstance(value, str) and key != "Env":
+                body[key] = value = [value]  # the API's StrSlice: a string is one element
             if value is not None and not (isinstance(value, list)
                                           and all(isinstance(v, str) for v in value)):
-                if key == "Entrypoint" and isinstance(value, str):
-                    body[key] = [value]
-                    continue
                 raise InvalidParameter(f"invalid {key}: must be a list of strings")
         network = host.get("NetworkMode") or "default"
         if network not in ("default", "bridge", "none", "host"):
@@ -179,6 +221,8 @@ class Engine:
     def _record(self, cid: str, name: str, body: dict[str, Any], host: dict[str, Any],
                 image: Any) -> dict[str, Any]:
         image_cfg = image.config.get("config") or {}
+        if body.get("Entrypoint") == [""]:  # --entrypoint "": none at all, not the image's
+            body["Entrypoint"] = []
         config = {
             "Hostname": body.get("Hostname") or cid[:12],
             "Domainname": body.get("Domainname") or "",
@@ -191,11 +235,11 @@ class Engine:
             "StdinOnce": bool(body.get("StdinOnce")),
             "Env": list(image_cfg.get("Env") or []) + list(body.get("Env") or []),
             "Cmd": body.get("Cmd") if body.get("Cmd") else (
-                None if body.get("Entrypoint") else image_cfg.get("Cmd")),
+                None if body.get("Entrypoint") is not None else image_cfg.get("Cmd")),
             "Image": body["Image"],
             "Volumes": body.get("Volumes"),
             "WorkingDir": body.get("WorkingDir") or image_cfg.get("WorkingDir") or "",
-            "Entrypoint": body.get("Entrypoint") if body.get("Entrypoint") is not None
+            "Entrypoint": (body["Entrypoint"] or None) if body.get("Entrypoint") is not None
             else image_cfg.get("Entrypoint"),
             "OnBuild": None,
             "Labels": {**(image_cfg.get("Labels") or {}), **(body.get("Labels") or {})},
@@ -205,6 +249,7 @@ class Engine:
             raise InvalidParameter("no command specified")
         network = host.get("NetworkMode") or "default"
         host_config = {
+            **host,  # what was asked, echoed back by inspect as Docker does
             "Binds": host.get("Binds"), "NetworkMode": network,
             "PortBindings": host.get("PortBindings") or {},
             "RestartPolicy": host.get("RestartPolicy") or {"Name": "no", "MaximumRetryCount": 0},
@@ -322,6 +367,7 @@ class Engine:
                 await self.supervisor.call("forget", id=c.id)
             except KetchError:
                 pass
+        self.starting.add(c.id)
         try:
             await self.supervisor.call("create", id=c.id, bundle=c.bundle,
                                        tty=config.get("Tty"), stdin=config.get("OpenStdin"),
@@ -329,6 +375,8 @@ class Engine:
                                        log_path=c.log_path)
             answer = await self.supervisor.call("start", id=c.id)
         except KetchError as e:
+            self.starting.discard(c.id)
+            self.early_exits.pop(c.id, None)
             message = str(e)
             code = 127 if ("not found" in message or "no such file" in message) else (
                 126 if "permission denied" in message else 128)
@@ -339,6 +387,10 @@ class Engine:
                         "ExitCode": 0, "Error": "", "StartedAt": now(),
                         "FinishedAt": ZERO_TIME, "OOMKilled": False})
         c.save()
+        self.starting.discard(c.id)
+        early = self.early_exits.pop(c.id, None)
+        if early is not None:  # it exited before we heard back from its start
+            await self._exited(c, early)
 
     async def _after_failed_start(self, c: Container) -> None:
         """Whoever waits on it learns now: attachers, waiters, and --rm removes it."""
@@ -382,9 +434,15 @@ class Engine:
 
     async def kill(self, ref: str, sig: str | None = None) -> None:
         c = self.containers.get(ref)
+        number = _signal_number(sig or "SIGKILL")
         if not c.running:
             raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
-        await self.supervisor.call("kill", id=c.id, signal=_signal_number(sig or "SIGKILL"))
+        try:
+            await self.supervisor.call("kill", id=c.id, signal=number)
+        except NotFound:  # the supervisor lost it: it is not running any more
+            await self._exited(c, self._lost_exit(c.id))
+            raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not "
+                           "running") from None
 
     async def restart(self, ref: str, timeout: int | None = None) -> None:
         c = self.containers.get(ref)
@@ -406,13 +464,22 @@ class Engine:
         if condition not in ("not-running", "next-exit", "removed", ""):
             raise InvalidParameter(f"invalid condition: {condition!r}")
         if condition == "removed":
-            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self.remove_waiters.setdefault(c.id, []).append(fut)
-            await fut
+            removed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.remove_waiters.setdefault(c.id, []).append(removed)
+            try:
+                await removed
+            finally:
+                if removed in self.remove_waiters.get(c.id, []):
+                    self.remove_waiters[c.id].remove(removed)
             return int(c.state["ExitCode"])  # the record outlives its removal in memory
         if condition in ("not-running", "") and not c.running:
             return int(c.state["ExitCode"])
-        return await self._exit_future(c.id)
+        fut = self._exit_future(c.id)
+        try:
+            return await fut
+        finally:
+            if fut in self.exit_waiters.get(c.id, []):  # given up on (the client left)
+                self.exit_waiters[c.id].remove(fut)
 
     # -- remove, rename -------------------------------------------------------------
 
@@ -433,13 +500,15 @@ class Engine:
         await self._remove(c)
 
     async def _remove(self, c: Container) -> None:
-        if c.id not in self.containers.by_id:
+        if c.id not in self.containers.by_id or c.id in self.removing:
             return
+        self.removing.add(c.id)  # --rm and rm -f may both get here
         c.state["Status"] = "removing"
         try:
-            await self.supervisor.call("forget", id=c.id)
+            await self.supervisor.call("forget", id=c.id, release=True)
         except KetchError:
             pass
+        self.removing.discard(c.id)
         tombstone = self.containers.remove(c)  # gone for the API, and after a crash too
         self.locks.pop(c.id, None)
         for fut in self.remove_waiters.pop(c.id, []):
@@ -590,9 +659,9 @@ def _mem_total() -> int:
 
 def _signal_number(sig: str | int) -> int:
     if isinstance(sig, int):
-        return sig
+        return _checked_signal(sig, str(sig))
     if sig.isdigit():
-        return int(sig)
+        return _checked_signal(int(sig), sig)
     name = sig.upper()
     if not name.startswith("SIG"):
         name = "SIG" + name
@@ -600,6 +669,12 @@ def _signal_number(sig: str | int) -> int:
     if number is None:
         raise InvalidParameter(f"Invalid signal: {sig}")
     return int(number)
+
+
+def _checked_signal(number: int, text: str) -> int:
+    if not 0 < number < 65:
+        raise InvalidParameter(f"Invalid signal: {text}")
+    return number
 
 
 def human_duration(seconds: float) -> str:

@@ -6,10 +6,30 @@ import asyncio
 import json
 import os
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import BinaryIO
 
 FOLLOW_POLL = 0.05  # seconds between looks at a growing log
+
+
+def _last_lines(f: BinaryIO, count: int) -> list[bytes]:
+    """The last `count` complete lines, read backwards from the end (logs can be huge);
+    the file is left positioned at its end."""
+    if count == 0:
+        f.seek(0, os.SEEK_END)
+        return []
+    end = f.seek(0, os.SEEK_END)
+    pos, data = end, b""
+    while pos > 0 and data.count(b"\n") <= count:
+        step = min(65536, pos)
+        pos -= step
+        f.seek(pos)
+        data = f.read(step) + data
+    f.seek(end)
+    lines = data.splitlines(keepends=True)
+    if pos > 0:
+        lines = lines[1:]  # the first may be cut
+    return lines[-count:]
 
 
 def _stamp(value: str) -> float:
@@ -50,10 +70,7 @@ async def read(path: str, *, follow: bool, stdout: bool, stderr: bool, tail: str
         return
     with f:
         keep = None if tail in ("", "all") else max(0, int(tail))
-        lines: deque[bytes] | list[bytes]
-        lines = deque(f, maxlen=keep) if keep is not None else f.readlines()
-        if keep == 0:
-            lines = []
+        lines: Iterable[bytes] = f if keep is None else _last_lines(f, keep)
         pending = b""
         for line in lines:
             if not line.endswith(b"\n"):

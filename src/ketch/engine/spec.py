@@ -9,8 +9,10 @@ namespace and a network namespace unless --network host.
 from __future__ import annotations
 
 import os
+import stat
 from typing import Any
 
+from ketch.engine.hostconfig import capabilities, no_new_privileges, resources, tmpfs_mounts
 from ketch.errors import InvalidParameter
 
 DEFAULT_CAPS = [
@@ -93,42 +95,71 @@ def merged_env(config: dict[str, Any], image_config: dict[str, Any], hostname: s
 
 
 def resolve_user(user: str, rootfs: str) -> dict[str, Any]:
-    """"uid[:gid]" or "name[:group]" looked up in the container's /etc/passwd and /etc/group."""
+    """"uid[:gid]" or "name[:group]" looked up in the container's /etc/passwd and /etc/group
+    (with the user's supplementary groups, as Docker gives them)."""
+    if not isinstance(user, str):
+        raise InvalidParameter("invalid User: must be a string")
     if not user:
         return {"uid": 0, "gid": 0}
     name, _, group = user.partition(":")
-    uid = gid = None
-    if name.isdigit():
-        uid = int(name)
-    passwd = _read_db(rootfs, "/etc/passwd")
-    for fields in passwd:
-        if len(fields) >= 4 and (fields[0] == name or (uid is not None and fields[2] == name)):
-            uid, gid = int(fields[2]), int(fields[3])
+    uid: int | None = int(name) if name.isdigit() else None
+    gid: int | None = None
+    for fields in _read_db(rootfs, "/etc/passwd", 4):
+        if fields[0] == name or (uid is not None and fields[2] == name):
+            uid, gid, name = _number(fields[2]), _number(fields[3]), fields[0]
             break
     if uid is None:
         raise InvalidParameter(f"unable to find user {name}: no matching entries in passwd file")
+    groups = _read_db(rootfs, "/etc/group", 4)
     if group:
         if group.isdigit():
             gid = int(group)
         else:
-            found = [f for f in _read_db(rootfs, "/etc/group") if f and f[0] == group]
+            found = [f for f in groups if f[0] == group]
             if not found:
                 raise InvalidParameter(f"unable to find group {group}: no matching entries "
                                        "in group file")
-            gid = int(found[0][2])
-    return {"uid": uid, "gid": gid or 0}
+            gid = _number(found[0][2])
+    extra = sorted({_number(f[2]) for f in groups if name in f[3].split(",")} - {gid or 0})
+    result: dict[str, Any] = {"uid": uid, "gid": gid or 0}
+    if extra:
+        result["additionalGids"] = extra
+    return result
 
 
-def _read_db(rootfs: str, path: str) -> list[list[str]]:
-    # the rootfs is the container's, hostile: read only a regular file, never through links
+def _number(text: str) -> int:
+    if not text.isdigit():
+        raise InvalidParameter(f"invalid id {text!r} in the container's passwd/group file")
+    return int(text)
+
+
+def _read_db(rootfs: str, path: str, fields: int) -> list[list[str]]:
+    """Lines of a passwd-style file of the container. The rootfs is hostile: the path is
+    resolved inside it, and only a regular file is read (a FIFO would block us)."""
+    from ketch.runtime import paths
+
     try:
-        fd = os.open(os.path.join(rootfs, path.lstrip("/")),
-                     os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        root = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
         return []
+    try:
+        found = paths.resolve(root, path)
+    except OSError:
+        return []
+    finally:
+        os.close(root)
+    try:
+        if not stat.S_ISREG(os.fstat(found).st_mode):
+            return []
+        fd = os.open(f"/proc/self/fd/{found}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return []
+    finally:
+        os.close(found)
     with os.fdopen(fd, "rb") as f:
         data = f.read(1 << 20)
-    return [line.split(":") for line in data.decode(errors="replace").splitlines()]
+    lines = [line.split(":") for line in data.decode(errors="replace").splitlines()]
+    return [line for line in lines if len(line) >= fields]
 
 
 def build_spec(record: dict[str, Any], image_config: dict[str, Any], rootfs: str,
@@ -145,7 +176,9 @@ def build_spec(record: dict[str, Any], image_config: dict[str, Any], rootfs: str
     for name in ("hostname", "hosts", "resolv.conf"):
         mounts.append({"destination": f"/etc/{name}", "type": "bind",
                        "source": os.path.join(container_dir, name),
-                       "options": ["rbind", "rprivate"]})
+                       "options": ["rbind", "rprivate"]
+                       + (["ro"] if host.get("ReadonlyRootfs") else [])})
+    mounts += tmpfs_mounts(host)
     spec: dict[str, Any] = {
         "ociVersion": "1.1.0",
         "process": {
@@ -154,10 +187,10 @@ def build_spec(record: dict[str, Any], image_config: dict[str, Any], rootfs: str
             "args": command_line(config, image_cfg),
             "env": merged_env(config, image_cfg, hostname),
             "cwd": config.get("WorkingDir") or image_cfg.get("WorkingDir") or "/",
-            "capabilities": {k: list(DEFAULT_CAPS)
+            "capabilities": {k: capabilities(DEFAULT_CAPS, host)
                              for k in ("bounding", "effective", "permitted")},
             "rlimits": [_nofile()],
-            "noNewPrivileges": False,
+            "noNewPrivileges": no_new_privileges(host),
             "oomScoreAdj": int(host.get("OomScoreAdj") or 0),
         },
         "root": {"path": rootfs, "readonly": bool(host.get("ReadonlyRootfs"))},
@@ -167,7 +200,7 @@ def build_spec(record: dict[str, Any], image_config: dict[str, Any], rootfs: str
             "namespaces": namespaces,
             "maskedPaths": list(MASKED_PATHS),
             "readonlyPaths": list(READONLY_PATHS),
-            "resources": {"devices": _device_rules()},
+            "resources": {"devices": _device_rules(), **resources(host)},
             "cgroupsPath": f"/ketch/{record['Id']}",
         },
     }

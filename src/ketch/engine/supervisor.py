@@ -20,7 +20,7 @@ The process never starts a thread, so forking containers from it is safe.
 from __future__ import annotations
 
 import asyncio
-import errno
+import codecs
 import fcntl
 import json
 import os
@@ -40,6 +40,33 @@ def now_rfc3339() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
 
 
+async def _write_all(fd: int, data: bytes) -> bool:
+    """Write to a non-blocking pipe or pty, waiting (not blocking) while it is full."""
+    loop = asyncio.get_running_loop()
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            ready: asyncio.Future[None] = loop.create_future()
+
+            def writable(future: asyncio.Future[None] = ready) -> None:
+                if not future.done():
+                    future.set_result(None)
+
+            loop.add_writer(fd, writable)
+            try:
+                await ready
+            finally:
+                loop.remove_writer(fd)
+        except OSError:
+            return False  # the program closed its stdin, or is gone
+    return True
+
+
+ATTACH_BUFFER = 4 << 20  # an attacher that falls this far behind is dropped
+
+
 class Attachment:
     """One attached client: gets output, may feed stdin."""
 
@@ -54,6 +81,9 @@ class Attachment:
         if (stream == 1 and not self.stdout) or (stream == 2 and not self.stderr):
             return
         if self.writer.is_closing():
+            return
+        if self.writer.transport.get_write_buffer_size() > ATTACH_BUFFER:
+            self.writer.close()  # it does not read: the log has everything anyway
             return
         if self.framed:
             self.writer.write(bytes((stream, 0, 0, 0)) + len(data).to_bytes(4, "big") + data)
@@ -83,6 +113,7 @@ class Supervised:
         self.open_streams = 0
         self.exited_status: int | None = None
         self.done = asyncio.Event()
+        self.decoders = {s: codecs.getincrementaldecoder("utf-8")("replace") for s in (1, 2)}
 
     def state(self) -> dict[str, Any]:
         return {"id": self.id, "status": self.status, "pid": self.pid,
@@ -94,15 +125,14 @@ class Supervised:
         name = "stdout" if stream == 1 else "stderr"
         stamp = now_rfc3339()
         lines = []
-        for part in data.splitlines(keepends=True):
-            text = part.decode("utf-8", errors="replace")
-            lines.append(json.dumps({"log": text, "stream": name, "time": stamp},
+        text = self.decoders[stream].decode(data)  # a character may span two reads
+        for part in text.splitlines(keepends=True):
+            lines.append(json.dumps({"log": part, "stream": name, "time": stamp},
                                     ensure_ascii=False) + "\n")
         try:
             os.write(self.log_fd, "".join(lines).encode())
-        except OSError as e:
-            if e.errno != errno.ENOSPC:  # a full disk must not stop the container
-                raise
+        except OSError:
+            pass  # a full disk or quota must not stop the container (nor us)
         for att in list(self.attachments):
             att.send(stream, data)
 
@@ -167,8 +197,9 @@ class Supervisor:
         c = self.containers.get(cid)
         if c is None:
             if op == "forget":
-                if request.get("release"):  # its start failed: release whoever attached
-                    self.pending.pop(cid, None)
+                if request.get("release"):  # its start failed, or it is removed
+                    for att in self.pending.pop(cid, []):
+                        att.writer.close()
                     arrival = self.arrivals.pop(cid, None)
                     if arrival is not None:
                         arrival.set()
@@ -189,7 +220,7 @@ class Supervisor:
                 set_size(c.master, int(request["h"]), int(request["w"]))
             return {}
         if op == "forget":
-            if c.status == "running":
+            if c.status == "running" and c.exited_status is None:
                 raise Conflict(f"Container {cid} is running")
             self.forget(c)
             return {}
@@ -243,6 +274,8 @@ class Supervisor:
                 if pair[1].fileno() >= 0:
                     pair[1].close()
         loop = asyncio.get_running_loop()
+        if c.stdin_fd >= 0:
+            os.set_blocking(c.stdin_fd, False)  # a full pipe must never stall this process
         for fd in c.out_fds:
             os.set_blocking(fd, False)
             loop.add_reader(fd, self.on_output, c, fd)
@@ -294,7 +327,7 @@ class Supervisor:
         """The container is done once its init was reaped and its output drained."""
         if c.exited_status is None or (c.open_streams and not c.tty):
             return
-        if c.status in ("exited",):
+        if c.status == "exited":
             return
         code = c.exited_status
         c.exit_code = 128 - code if code < 0 else code
@@ -330,6 +363,27 @@ class Supervisor:
                      json.dumps(c.state()).encode())
 
     def forget(self, c: Supervised) -> None:
+        """Drop a container: a created one (never started) is deleted in the runtime."""
+        if c.status == "created":
+            try:
+                self.runtime.delete(c.id, force=True)
+            except KetchError:
+                pass
+        loop = asyncio.get_running_loop()
+        for fd in list(c.out_fds):
+            if c.open_streams:
+                loop.remove_reader(fd)
+            if fd != c.master:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        c.out_fds.clear()
+        c.open_streams = 0
+        for att in c.attachments:
+            att.writer.close()
+        c.attachments.clear()
+        c.done.set()
         for fd in (c.stdin_fd, c.master, c.log_fd):
             if fd >= 0:
                 try:
@@ -371,16 +425,18 @@ class Supervisor:
         try:
             if request.get("stdin") and c.stdin_fd >= 0:
                 while chunk := await reader.read(65536):
-                    if c.stdin_fd < 0:
-                        break
-                    try:
-                        os.write(c.stdin_fd, chunk)
-                    except OSError:
+                    if c.stdin_fd < 0 or not await _write_all(c.stdin_fd, chunk):
                         break
                 if not c.tty and c.stdin_fd >= 0 and c.stdin_once:
                     os.close(c.stdin_fd)  # the client half-closed: EOF for the program
                     c.stdin_fd = -1
-            await c.done.wait()
+                await c.done.wait()
+            else:  # until the container is done, or the client goes away
+                done = asyncio.ensure_future(c.done.wait())
+                gone = asyncio.ensure_future(reader.read())
+                await asyncio.wait({done, gone}, return_when=asyncio.FIRST_COMPLETED)
+                done.cancel()
+                gone.cancel()
         finally:
             if att in c.attachments:
                 c.attachments.remove(att)
@@ -390,7 +446,8 @@ class Supervisor:
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGCHLD, self.on_sigchld)
-        loop.add_signal_handler(signal.SIGTERM, loop.stop)
+        stopped = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, stopped.set)
         path = os.path.join(self.run_dir, "supervisor.sock")
         try:
             os.unlink(path)
@@ -400,7 +457,7 @@ class Supervisor:
         server = await asyncio.start_unix_server(self.handle, path)
         os.umask(old)
         async with server:
-            await server.serve_forever()
+            await stopped.wait()  # the containers go on without us: they are not killed
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -410,8 +467,9 @@ def main(argv: list[str] | None = None) -> None:
     lock = os.open(os.path.join(run_dir, "supervisor.lock"),
                    os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        # a POSIX lock: unlike flock, the container inits forked from us do not hold it
+        fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
         sys.exit(0)  # another supervisor owns this run directory
     supervisor = Supervisor(run_dir, runtime_root)
     try:

@@ -9,9 +9,10 @@ import subprocess
 import sys
 from typing import Any
 
-from ketch.errors import Conflict, HostError, KetchError, NotFound
+from ketch.errors import Conflict, HostError, InvalidParameter, KetchError, NotFound
 
-_ERRORS: dict[int, type[KetchError]] = {404: NotFound, 409: Conflict}
+_ERRORS: dict[int, type[KetchError]] = {404: NotFound, 409: Conflict, 400: InvalidParameter}
+CALL_TIMEOUT = 60  # seconds; a container create is well under one
 
 
 class SupervisorClient:
@@ -25,7 +26,7 @@ class SupervisorClient:
         try:
             await self.call("ping")
             return
-        except (OSError, HostError):
+        except HostError:
             pass
         log = open(os.path.join(self.run_dir, "supervisor.log"), "ab")  # noqa: SIM115
         try:
@@ -40,18 +41,25 @@ class SupervisorClient:
             try:
                 await self.call("ping")
                 return
-            except (OSError, HostError):
+            except HostError:
                 continue
         raise HostError("the container supervisor did not start (see supervisor.log)")
 
     async def call(self, op: str, **args: Any) -> dict[str, Any]:
-        reader, writer = await asyncio.open_unix_connection(self.path)
         try:
-            writer.write((json.dumps({"op": op, **args}) + "\n").encode())
-            await writer.drain()
-            line = await reader.readline()
-        finally:
-            writer.close()
+            async with asyncio.timeout(CALL_TIMEOUT):
+                reader, writer = await asyncio.open_unix_connection(self.path)
+                try:
+                    writer.write((json.dumps({"op": op, **args}) + "\n").encode())
+                    await writer.drain()
+                    line = await reader.readline()
+                finally:
+                    writer.close()
+        except TimeoutError:
+            raise HostError(f"the container supervisor did not answer {op} in time") from None
+        except OSError as e:
+            raise HostError(f"the container supervisor is unreachable: {e.strerror or e}") \
+                from None
         if not line:
             raise HostError(f"the supervisor closed the connection during {op}")
         answer: dict[str, Any] = json.loads(line)
@@ -60,12 +68,23 @@ class SupervisorClient:
         return answer
 
     async def subscribe(self) -> asyncio.StreamReader:
-        reader, writer = await asyncio.open_unix_connection(self.path)
+        """Exit events, one JSON line each, from now on (one subscription at a time)."""
+        self.unsubscribe()
+        try:
+            reader, writer = await asyncio.open_unix_connection(self.path)
+        except OSError as e:
+            raise HostError(f"the container supervisor is unreachable: {e.strerror}") from None
         writer.write(b'{"op": "subscribe"}\n')
         await writer.drain()
         await reader.readline()
-        self._subscription = writer  # kept open; closing it ends the subscription
+        self._subscription: asyncio.StreamWriter | None = writer  # closing it ends it
         return reader
+
+    def unsubscribe(self) -> None:
+        writer = getattr(self, "_subscription", None)
+        if writer is not None:
+            writer.close()
+            self._subscription = None
 
     async def attach(self, cid: str, *, stdin: bool, stdout: bool,
                      stderr: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

@@ -98,6 +98,7 @@ def stage_join(job: Job, init: bool) -> NoReturn:
     chan = job.chan
     try:
         L.prctl(L.PR_SET_DUMPABLE, 0)
+        _close_other_fds(job)
         if job.cgroup is not None:
             job.cgroup.add(os.getpid())
         if "user" in job.join:
@@ -145,6 +146,7 @@ def stage_direct(job: Job) -> NoReturn:
     chan = job.chan
     try:
         L.prctl(L.PR_SET_DUMPABLE, 0)
+        _close_other_fds(job)
         for kind in JOIN_ORDER[1:]:
             if kind in job.join:
                 L.setns(job.join[kind], NS_FLAGS[kind])
@@ -160,6 +162,24 @@ def stage_direct(job: Job) -> NoReturn:
         container_init(job)
     except BaseException as e:
         _fail(chan, e)
+
+
+def _close_other_fds(job: Job) -> None:
+    """Right after fork, close every fd the child does not need.
+
+    close_fds() before exec marks them close-on-exec, but until then (a created
+    container waits for `start`) a long-lived caller's fds would stay held: its
+    locks, its listening socket, other containers' stdin pipes.
+    """
+    keep = {0, 1, 2, job.chan.read_fd, job.chan.write_fd, job.console_fd, job.state_dir_fd,
+            *job.join.values(), *(job.stdio or ()), *range(3, 3 + job.preserve_fds)}
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the directory listdir read, already closed
 
 
 def _set_time_offsets(offsets: dict[str, Any]) -> None:

@@ -1,0 +1,142 @@
+"""HostConfig and Config from a create request: checked, and turned into OCI settings.
+
+Docker's rules for capabilities (--cap-add/--cap-drop), no-new-privileges, the
+resource limits and --tmpfs. Options ketch cannot honour yet are refused with a
+400 rather than ignored: a user who asked for -v, -p or --privileged must not
+believe they got it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ketch.errors import InvalidParameter
+from ketch.runtime import caps as C
+
+NOT_YET = {  # HostConfig field -> what it is, for the refusal
+    "Binds": "volumes (-v)", "Mounts": "mounts (--mount)", "PortBindings": "published ports (-p)",
+    "Devices": "devices (--device)", "Sysctls": "sysctls (--sysctl)",
+    "VolumesFrom": "--volumes-from", "Links": "links (--link)",
+    "DeviceCgroupRules": "--device-cgroup-rule", "Ulimits": "ulimits (--ulimit)",
+}
+TYPES: dict[str, type | tuple[type, ...]] = {  # Config and HostConfig fields we read
+    "Hostname": str, "Domainname": str, "User": str, "WorkingDir": str, "Image": str,
+    "Labels": dict, "Env": list, "Tty": bool, "OpenStdin": bool, "StdinOnce": bool,
+    "AttachStdin": bool, "AttachStdout": bool, "AttachStderr": bool, "StopSignal": str,
+    "ShmSize": int, "OomScoreAdj": int, "Memory": int, "MemorySwap": int,
+    "MemoryReservation": int, "CpuShares": int, "CpuQuota": int, "CpuPeriod": int,
+    "NanoCpus": int, "CpusetCpus": str, "CpusetMems": str, "PidsLimit": int,
+    "OomKillDisable": bool, "CapAdd": list, "CapDrop": list, "SecurityOpt": list,
+    "Tmpfs": dict, "AutoRemove": bool, "ReadonlyRootfs": bool, "NetworkMode": str,
+    "Privileged": bool, "Init": bool,
+}
+
+
+def check_types(section: dict[str, Any], where: str) -> None:
+    for key, kind in TYPES.items():
+        value = section.get(key)
+        if value is None:
+            continue
+        if (isinstance(value, bool) and kind is int) or not isinstance(value, kind):
+            raise InvalidParameter(f"invalid {where}.{key}: wrong type {type(value).__name__}")
+    for key in ("Labels", "Tmpfs"):
+        for k, v in (section.get(key) or {}).items():
+            if not isinstance(v, str):
+                raise InvalidParameter(f"invalid {where}.{key}[{k!r}]: must be a string")
+    for key in ("Env", "CapAdd", "CapDrop", "SecurityOpt"):
+        if not all(isinstance(v, str) for v in section.get(key) or []):
+            raise InvalidParameter(f"invalid {where}.{key}: must be a list of strings")
+
+
+def refuse_unsupported(host: dict[str, Any]) -> None:
+    for key, what in NOT_YET.items():
+        if host.get(key):
+            raise InvalidParameter(f"{what} not supported by ketch yet")
+    if host.get("Privileged"):
+        raise InvalidParameter("privileged containers (--privileged) not supported by ketch yet")
+
+
+def _cap_name(name: str) -> str:
+    name = name.upper()
+    return name if name.startswith("CAP_") or name == "ALL" else f"CAP_{name}"
+
+
+def capabilities(defaults: list[str], host: dict[str, Any]) -> list[str]:
+    """moby's TweakCapabilities: defaults, minus --cap-drop, plus --cap-add, with ALL."""
+    adds = [_cap_name(n) for n in host.get("CapAdd") or []]
+    drops = [_cap_name(n) for n in host.get("CapDrop") or []]
+    for name in adds + drops:
+        if name != "ALL" and name not in C.NUMBERS:
+            raise InvalidParameter(f'unknown capability: "{name}"')
+    every = list(C.NAMES[: C.last_cap() + 1])
+    if "ALL" in adds:
+        return [c for c in every if c not in drops]
+    if "ALL" in drops:
+        return [c for c in every if c in adds]
+    return [c for c in every if (c in defaults and c not in drops) or c in adds]
+
+
+def no_new_privileges(host: dict[str, Any]) -> bool:
+    enabled = False
+    for opt in host.get("SecurityOpt") or []:
+        key, sep, value = opt.replace(":", "=", 1).partition("=")
+        if key == "no-new-privileges":
+            if sep and value not in ("true", "false"):
+                raise InvalidParameter(f"invalid --security-opt 2: {opt!r}")
+            enabled = not sep or value == "true"
+        elif key in ("seccomp", "apparmor", "label"):
+            continue  # no seccomp profile or LSM yet: nothing stronger was asked for
+        else:
+            raise InvalidParameter(f"invalid --security-opt: {opt!r}")
+    return enabled
+
+
+def resources(host: dict[str, Any]) -> dict[str, Any]:
+    """OCI linux.resources from Docker's limits (0 or absent: no limit)."""
+    out: dict[str, Any] = {}
+    memory: dict[str, Any] = {}
+    if host.get("Memory"):
+        memory["limit"] = host["Memory"]
+        swap = host.get("MemorySwap") or 0
+        if swap > 0 and swap < host["Memory"]:
+            raise InvalidParameter("Minimum memoryswap limit should be larger than memory "
+                                   "limit, see usage")
+        memory["swap"] = -1 if swap == -1 else (swap or 2 * host["Memory"])
+    if host.get("MemoryReservation"):
+        memory["reservation"] = host["MemoryReservation"]
+    if host.get("OomKillDisable"):
+        memory["disableOOMKiller"] = True
+    if memory:
+        out["memory"] = memory
+    cpu: dict[str, Any] = {}
+    if host.get("CpuShares"):
+        cpu["shares"] = host["CpuShares"]
+    if host.get("NanoCpus"):
+        if host.get("CpuQuota") or host.get("CpuPeriod"):
+            raise InvalidParameter("Conflicting options: Nano CPUs and CPU Period/Quota "
+                                   "cannot both be set")
+        cpu["period"] = 100000
+        cpu["quota"] = host["NanoCpus"] * 100000 // 1_000_000_000
+    if host.get("CpuQuota"):
+        cpu["quota"] = host["CpuQuota"]
+    if host.get("CpuPeriod"):
+        cpu["period"] = host["CpuPeriod"]
+    for key, oci in (("CpusetCpus", "cpus"), ("CpusetMems", "mems")):
+        if host.get(key):
+            cpu[oci] = host[key]
+    if cpu:
+        out["cpu"] = cpu
+    if host.get("PidsLimit") and host["PidsLimit"] > 0:
+        out["pids"] = {"limit": host["PidsLimit"]}
+    return out
+
+
+def tmpfs_mounts(host: dict[str, Any]) -> list[dict[str, Any]]:
+    mounts = []
+    for dest, opts in (host.get("Tmpfs") or {}).items():
+        if not dest.startswith("/"):
+            raise InvalidParameter(f"invalid mount path {dest!r}: must be absolute")
+        options = ["noexec", "nosuid", "nodev", *[o for o in opts.split(",") if o]]
+        mounts.append({"destination": dest, "type": "tmpfs", "source": "tmpfs",
+                       "options": options})
+    return mounts

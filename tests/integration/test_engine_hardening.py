@@ -1,0 +1,123 @@
+"""What a review found: a flooding client, hostile container files, a dying supervisor,
+restrictions that must not be ignored, and bad query parameters."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support.daemon import Ketchd, api
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def ketchd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ketchd]:
+    daemon = Ketchd(Path(tmp_path_factory.mktemp("ketchd")))
+    daemon.start()
+    try:
+        daemon.import_busybox()
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+def docker(ketchd: Ketchd, *args: str, timeout: float = 30,
+           **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], env=ketchd.env(), capture_output=True, text=True,
+                          timeout=timeout, check=False, **kwargs)  # type: ignore[call-overload]
+
+
+def test_a_stdin_flood_stalls_nobody(ketchd: Ketchd) -> None:
+    flood = subprocess.Popen(["sh", "-c", "head -c 3000000 /dev/zero | docker run -i --name "
+                              "flood busybox sleep 1000"], env=ketchd.env(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.5)
+        other = docker(ketchd, "run", "--rm", "busybox", "echo", "still here", timeout=10)
+        assert other.stdout == "still here\n"
+    finally:
+        docker(ketchd, "rm", "-f", "flood")
+        flood.kill()
+        flood.wait()
+
+
+def test_restrictions_are_honoured_or_refused(ketchd: Ketchd) -> None:
+    proc = docker(ketchd, "run", "--rm", "--cap-drop", "ALL", "--security-opt",
+                  "no-new-privileges", "-m", "16m", "busybox", "sh", "-c",
+                  "grep -E 'CapEff|NoNewPrivs' /proc/self/status;"
+                  " cat /sys/fs/cgroup/memory/memory.limit_in_bytes")
+    assert proc.stdout.split() == ["CapEff:", "0000000000000000", "NoNewPrivs:", "1",
+                                   str(16 << 20)], proc.stderr
+    for flag in (["-v", "/tmp:/x"], ["-p", "8080:80"], ["--privileged"]):
+        refused = docker(ketchd, "run", "--rm", *flag, "busybox", "true")
+        assert refused.returncode == 125 and "not supported by ketch yet" in refused.stderr
+    bad = docker(ketchd, "run", "--rm", "--cap-add", "bogus", "busybox", "true")
+    assert bad.returncode == 125 and 'unknown capability: "CAP_BOGUS"' in bad.stderr
+    assert docker(ketchd, "run", "--rm", "--entrypoint", "", "busybox", "echo", "hi").stdout \
+        == "hi\n"
+
+
+def _merged(ketchd: Ketchd, name: str) -> Path:
+    info = json.loads(docker(ketchd, "inspect", name).stdout)[0]
+    return Path(info["GraphDriver"]["Data"]["MergedDir"])
+
+
+def test_hostile_passwd_cannot_hang_or_leak(ketchd: Ketchd, tmp_path: Path) -> None:
+    docker(ketchd, "create", "--name", "fifo", "-u", "1000", "busybox", "true")
+    passwd = _merged(ketchd, "fifo") / "etc/passwd"
+    passwd.unlink()
+    os.mkfifo(passwd)
+    started = time.monotonic()
+    proc = docker(ketchd, "start", "fifo", timeout=15)
+    assert time.monotonic() - started < 10
+    assert proc.returncode == 0 or "passwd" in proc.stderr
+    host = tmp_path / "hostetc"
+    host.mkdir()
+    (host / "passwd").write_text("hostonly:x:4242:4242::/:/bin/sh\n")
+    docker(ketchd, "create", "--name", "link", "-u", "hostonly", "busybox", "id", "-u")
+    etc = _merged(ketchd, "link") / "etc"
+    subprocess.run(["rm", "-rf", str(etc)], check=True)
+    etc.symlink_to(host)
+    proc = docker(ketchd, "start", "-a", "link")
+    assert "4242" not in proc.stdout
+    assert "unable to find user hostonly" in proc.stderr
+    assert docker(ketchd, "version").returncode == 0  # the daemon still answers
+
+
+def test_a_dead_supervisor_is_noticed(ketchd: Ketchd) -> None:
+    assert docker(ketchd, "run", "-d", "--name", "orphan", "busybox", "sleep", "600") \
+        .returncode == 0
+    pid = json.loads(docker(ketchd, "inspect", "orphan").stdout)[0]["State"]["Pid"]
+    supervisor = ketchd.supervisor_pid()
+    assert supervisor
+    os.kill(supervisor, signal.SIGKILL)
+    os.kill(pid, signal.SIGKILL)  # its containers lose their keeper; this one dies
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        state = json.loads(docker(ketchd, "inspect", "orphan").stdout)[0]["State"]
+        if state["Status"] == "exited":
+            break
+        time.sleep(0.2)
+    assert state["Status"] == "exited" and state["ExitCode"] == 255
+    assert docker(ketchd, "rm", "-f", "orphan", timeout=15).returncode == 0
+    assert docker(ketchd, "run", "--rm", "busybox", "echo", "back").stdout == "back\n"
+
+
+def test_bad_query_parameters(ketchd: Ketchd) -> None:
+    docker(ketchd, "create", "--name", "qq", "busybox", "true")
+    for path in ("/containers/qq/wait?condition=bogus", "/containers/qq/logs?stdout=1&since=abc",
+                 "/containers/qq/logs?stdout=1&tail=abc"):
+        method = "POST" if "wait" in path else "GET"
+        status, body = api(ketchd, method, path)
+        assert status == 400, (path, body)
+        assert json.loads(body)["message"].startswith("invalid")
+    status, _ = api(ketchd, "POST", "/containers/qq/kill?signal=999")
+    assert status == 400
