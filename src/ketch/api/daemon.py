@@ -54,10 +54,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.version:
         sys.stdout.write(f"ketchd version {__version__}\n")
         sys.exit(0)
-    explicit = "--config-file" in (argv or sys.argv)
+    explicit = any(a == "--config-file" or a.startswith("--config-file=")
+                   for a in (argv or sys.argv))
     settings = {**DEFAULTS, **load_config(args.config_file, explicit)}
     hosts = args.host or settings["hosts"]
-    assert isinstance(hosts, list)
+    if isinstance(hosts, str):
+        hosts = [hosts]
+    if not isinstance(hosts, list):
+        raise SystemExit("ketchd: \"hosts\" must be a list of unix:// addresses")
     if len(hosts) != 1 or not str(hosts[0]).startswith("unix://"):
         raise SystemExit("ketchd: exactly one unix:// host is supported")
     socket_path = str(hosts[0]).removeprefix("unix://")

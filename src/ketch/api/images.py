@@ -85,11 +85,14 @@ async def image_remove(request: web.Request) -> web.Response:
     engine = _engine(request)
     force = (request.query.get("force") or "").lower() in ("1", "true")
 
+    # taken here, in the event loop: the removal runs in a thread
+    users: dict[str, tuple[str, bool]] = {}
+    for c in sorted(engine.containers.all(), key=lambda c: c.running):
+        users[c.record["Image"]] = (c.id, c.running)  # running ones win
+
     def in_use(image_id: str) -> tuple[str, bool] | None:
-        """A container using the image (running ones first), as rmi's rules need."""
-        users = [c for c in engine.containers.all() if c.record["Image"] == image_id]
-        users.sort(key=lambda c: not c.running)
-        return (users[0].id, users[0].running) if users else None
+        """A container using the image, as rmi's rules need."""
+        return users.get(image_id)
 
     removed = await asyncio.to_thread(engine.images.remove, request.match_info["name"],
                                       force=force, in_use=in_use)

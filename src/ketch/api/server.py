@@ -146,7 +146,7 @@ async def info(request: web.Request) -> web.Response:
 @_route("POST", "/containers/create")
 async def container_create(request: web.Request) -> web.Response:
     body = await _json_body(request)
-    result = await engine_of(request).create(body, request.query.get("name"))
+    result = await engine_of(request).create(body, request.query.get("name") or None)
     return json_response(result, status=201)
 
 
