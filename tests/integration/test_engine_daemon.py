@@ -107,3 +107,27 @@ def test_bad_api_input_is_one_clear_error(ketchd: Ketchd) -> None:
     status, answer = api(ketchd, "GET", "/v1.44/containers/nope/json")
     assert (status, json.loads(answer)) == (404, {"message": "No such container: nope"})
     docker(ketchd, "rm", "-f", "busy")
+
+
+def test_api_versions_outside_the_range_are_refused(ketchd: Ketchd) -> None:
+    assert api(ketchd, "GET", "/v1.24/version")[0] == 200
+    assert api(ketchd, "GET", "/v1.44.0/version")[0] == 200
+    status, answer = api(ketchd, "GET", "/v1.45/containers/json")
+    assert (status, json.loads(answer)) == (400, {"message": "client version 1.45 is too new. "
+                                                  "Maximum supported API version is 1.44"})
+    status, answer = api(ketchd, "POST", "/v1.12/containers/create",
+                         b'{"Image": "busybox", "Cmd": ["true"]}')
+    assert status == 400 and b"client version 1.12 is too old" in answer
+    assert api(ketchd, "GET", "/vx.y/version")[0] == 404
+
+
+def test_image_list_filters_through_the_docker_cli(ketchd: Ketchd) -> None:
+    assert docker(ketchd, "tag", "busybox", "mine/tool:1.0").returncode == 0
+    listed = docker(ketchd, "images", "--format", "{{.Repository}}:{{.Tag}}", "busybox")
+    assert listed.stdout.split() == ["busybox:latest"]
+    listed = docker(ketchd, "images", "--format", "{{.Repository}}:{{.Tag}}", "mine/*")
+    assert listed.stdout.split() == ["mine/tool:1.0"]
+    assert docker(ketchd, "images", "-q", "nomatch").stdout == ""
+    assert docker(ketchd, "images", "-q", "-f", "dangling=true").stdout == ""
+    bad = docker(ketchd, "images", "-f", "colour=red")
+    assert bad.returncode == 1 and "invalid filter 'colour'" in bad.stderr

@@ -3,6 +3,7 @@ client's wire behaviour against it: negotiation, errors, keep-alive, streams, hi
 
 from __future__ import annotations
 
+import io
 import json
 import socketserver
 import threading
@@ -85,9 +86,18 @@ class FakeDaemon:
 
             def respond(self, req: Request) -> bool:
                 path = req.path.split("?", 1)[0]
+                version = None
                 if path.startswith("/v1."):
-                    path = "/" + path.split("/", 2)[2]
-                if path == "/_ping":
+                    version, path = path[2:].split("/", 1)
+                    path = "/" + path
+                newer = version is not None and (
+                    tuple(map(int, version.split("."))) >
+                    tuple(map(int, daemon.api_version.split("."))))
+                if newer:  # what dockerd answers a client newer than itself
+                    reply = Reply(400, {"message": f"client version {version} is too new. "
+                                        "Maximum supported API version is "
+                                        f"{daemon.api_version}"})
+                elif path == "/_ping":
                     reply = Reply(200, b"" if req.method == "HEAD" else b"OK")
                 else:
                     route = daemon.routes.get((req.method, path))
@@ -148,13 +158,39 @@ def fake_daemon(tmp_path: Path) -> Iterator[FakeDaemon]:
 
 
 # -- the client against it -------------------------------------------------------------------
-def test_negotiates_version_from_ping_and_prefixes_paths(fake_daemon: FakeDaemon) -> None:
+def test_older_daemon_refuses_then_ping_negotiates(fake_daemon: FakeDaemon) -> None:
     fake_daemon.route("GET", "/version", Reply(200, {"Version": "x"}))
     client = Client(fake_daemon.host)
     assert client.version() == {"Version": "x"}
-    assert [(r.method, r.path) for r in fake_daemon.requests] == [
-        ("HEAD", "/_ping"), ("GET", "/v1.41/version")]
+    assert client.version() == {"Version": "x"}
+    assert [(r.method, r.path, r.conn) for r in fake_daemon.requests] == [
+        ("GET", "/v1.44/version", 1), ("HEAD", "/_ping", 1), ("GET", "/v1.41/version", 1),
+        ("GET", "/v1.41/version", 1)]
     assert fake_daemon.requests[0].headers["host"] == "api.moby.localhost"
+
+
+def test_same_version_daemon_needs_no_ping(tmp_path: Path) -> None:
+    daemon = FakeDaemon(tmp_path / "same.sock", api_version="1.44")
+    daemon.route("GET", "/version", Reply(200, {"Version": "x"}))
+    try:
+        client = Client(daemon.host)
+        client.check_reachable()
+        client.version()
+        assert client.api_version == "1.44"
+        assert [(r.method, r.path, r.conn) for r in daemon.requests] == [
+            ("GET", "/v1.44/version", 1)]
+    finally:
+        daemon.stop()
+
+
+def test_streams_negotiate_before_sending(fake_daemon: FakeDaemon) -> None:
+    fake_daemon.route("POST", "/images/create", Reply(200, chunks=[b'{"status":"ok"}\n']))
+    resp = Client(fake_daemon.host).stream("POST", "/images/create", {"fromSrc": "-"},
+                                           source=io.BytesIO(b"tar"))
+    resp.conn.close()
+    assert [(r.method, r.path.split("?")[0]) for r in fake_daemon.requests] == [
+        ("HEAD", "/_ping"), ("POST", "/v1.41/images/create")]
+    assert fake_daemon.requests[1].body == b"tar"
 
 
 def test_caps_version_at_its_own(tmp_path: Path) -> None:

@@ -18,8 +18,8 @@ from typing import Any
 from aiohttp import web
 
 from ketch import __version__
-from ketch.api.routing import Handler, json_response, versioned
-from ketch.engine.engine import API_VERSION, Engine
+from ketch.api.routing import Handler, json_response, query_filters, versioned
+from ketch.engine.engine import API_VERSION, MIN_API, Engine
 from ketch.errors import HostError, InvalidParameter, KetchError, NotModified
 
 MAX_BODY = 16 * 1024 * 1024  # container create bodies; image imports stream separately
@@ -48,28 +48,6 @@ def _int(request: web.Request, name: str, default: int | None = None) -> int | N
         raise InvalidParameter(f"invalid value for {name}: {value!r}") from None
 
 
-def _filters(request: web.Request) -> dict[str, list[str]]:
-    """Both the CLI's {"label": {"k=v": true}} and docker-py's {"label": ["k=v"]} forms."""
-    raw = request.query.get("filters")
-    if not raw:
-        return {}
-    try:
-        parsed = json.loads(raw)
-    except ValueError:
-        raise InvalidParameter(f"invalid filters: {raw}") from None
-    if not isinstance(parsed, dict):
-        raise InvalidParameter("invalid filters: must be a JSON object")
-    out: dict[str, list[str]] = {}
-    for key, value in parsed.items():
-        if isinstance(value, dict):
-            out[key] = [k for k, on in value.items() if on]
-        elif isinstance(value, list):
-            out[key] = [str(v) for v in value]
-        else:
-            out[key] = [str(value)]
-    return out
-
-
 async def _json_body(request: web.Request) -> Any:
     raw = await request.read()
     if not raw:
@@ -84,9 +62,35 @@ def engine_of(request: web.Request) -> Engine:
     return request.app[ENGINE]
 
 
+def _version_tuple(text: str) -> tuple[int, ...]:
+    """Comparable like Docker's versions.Compare: 1.44.0 == 1.44."""
+    parts = [int(part) for part in text.split(".")]
+    while len(parts) > 1 and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
+
+
+def check_version(request: web.Request) -> None:
+    """Docker's version middleware: /vX.Y/ outside [MinAPIVersion, ApiVersion] is a 400;
+    a prefix that is not a version is no route at all."""
+    version = request.match_info.get("version")
+    if version is None:
+        return
+    if not version or not all(part.isdigit() and part.isascii() for part in version.split(".")):
+        raise web.HTTPNotFound()
+    if _version_tuple(version) > _version_tuple(API_VERSION):
+        raise InvalidParameter(f"client version {version} is too new. "
+                               f"Maximum supported API version is {API_VERSION}")
+    if _version_tuple(version) < _version_tuple(MIN_API):
+        raise InvalidParameter(f"client version {version} is too old. Minimum supported API "
+                               f"version is {MIN_API}, please upgrade your client to a "
+                               "newer version")
+
+
 @web.middleware
 async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
+        check_version(request)
         response: web.StreamResponse = await handler(request)
         return response
     except NotModified:
@@ -156,7 +160,7 @@ async def container_list(request: web.Request) -> web.Response:
     if _bool(request, "latest"):
         limit = 1
     found = engine_of(request).list(all_=_bool(request, "all"), limit=limit,
-                                    filters=_filters(request))
+                                    filters=query_filters(request))
     return json_response(found)
 
 

@@ -23,21 +23,21 @@ class Context:
 
     @property
     def client(self) -> Client:
-        """A client whose version is negotiated; starts ketchd first if need be (as root,
+        """A client of a daemon that answers; starts ketchd first if need be (as root,
         on the default socket, unless KETCH_NO_AUTOSTART is set)."""
         if self._client is None:
             from ketch.client import Client, DaemonUnavailable
 
             client = Client(self.host_flag)
             try:
-                client.api_version  # noqa: B018 - HEAD /_ping, as the docker CLI does first
+                client.check_reachable()
             except DaemonUnavailable:
                 from ketch.cli.autostart import should_autostart, start_daemon
 
                 if not should_autostart(client.host) or not start_daemon(client.host):
                     raise
                 client = Client(self.host_flag)
-                client.api_version  # noqa: B018
+                client.check_reachable()
             self._client = client
         return self._client
 

@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> None:
         from ketch import __version__
 
         sys.stdout.write(f"ketch version {__version__}\n")
-        sys.exit(0)
+        _exit(0, in_process=argv is not None)
     from ketch.cli.app import execute
 
     try:
@@ -34,7 +34,23 @@ def main(argv: list[str] | None = None) -> None:
             raise
         sys.stderr.write(f"ketch: internal error: {type(exc).__name__}: {exc}\n")
         code = 1
-    sys.exit(code)
+    _exit(code, in_process=argv is not None)
+
+
+def _exit(code: int, in_process: bool) -> None:
+    if in_process:  # leave the interpreter to the caller
+        sys.exit(code)
+    # A CLI run is over once its output is out: skip the interpreter's teardown (module
+    # and object finalisation, ~1 ms or a tenth of a `ketch ps`). Nothing of ours needs it:
+    # terminals are restored, connections and files closed, by the verbs themselves.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    import posix
+
+    posix._exit(code)
 
 
 if __name__ == "__main__":

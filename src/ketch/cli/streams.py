@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 
 from ketch.client.hijack import HijackedStream
 from ketch.client.stream import STDERR, Demuxer
@@ -106,6 +105,8 @@ class StreamPump:
     def run(self) -> bool:
         """Copy until the output ends; True when the user detached."""
         if self.stdin:
+            import threading  # only with stdin: ~0.7 ms of every other `ketch run`
+
             threading.Thread(target=self._copy_stdin, name="stdin", daemon=True).start()
         demuxer = None if self.tty else Demuxer()
         while True:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
 
 TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal
+else:  # `signal` imports enum (~3 ms of a `ketch run`); the C module has what we use
+    import _signal as signal
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import FrameType, TracebackType

@@ -6,7 +6,6 @@ errors are `APIError(status, message)`. Names follow the API paths, not docker-p
 
 from __future__ import annotations
 
-from ketch.client.hijack import HijackedStream
 from ketch.client.http import Response
 from ketch.client.session import Session
 from ketch.util import jsonio
@@ -16,6 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
     from typing import Any, BinaryIO
 
+    from ketch.client.hijack import HijackedStream
     from ketch.client.session import QueryValue
 
 

@@ -1,15 +1,17 @@
 """The wire layer of the client: connections, API version negotiation, requests, errors.
 
-Like the docker CLI: `HEAD /_ping` (falling back to `GET /_ping`) on first use, the
-`Api-Version` header decides the version (capped at ours), every later path is prefixed
-with `/vX.Y`. Sequential calls reuse one keep-alive connection; streams and hijacks get
-a connection of their own.
+The `Api-Version` header decides the version (capped at ours) and every path is prefixed
+with `/vX.Y`. Unlike the docker CLI we do not spend a `HEAD /_ping` round trip on it: a
+first plain request goes out at our own version and the answer's header settles it; an
+older daemon refuses that request ("client version ... is too new") before acting on it,
+and then we ping and send it again. Streams and hijacks, whose bodies cannot be resent,
+ping first. Sequential calls reuse one keep-alive connection; streams and hijacks get a
+connection of their own.
 """
 
 from __future__ import annotations
 
 from ketch.client.errors import APIError, DaemonUnavailable, ProtocolError
-from ketch.client.hijack import HijackedStream
 from ketch.client.host import resolve_host, socket_path
 from ketch.client.http import Connection, Response
 from ketch.util import jsonio
@@ -18,6 +20,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any, BinaryIO
+
+    from ketch.client.hijack import HijackedStream
 
     QueryValue = str | int | bool | None
 
@@ -115,18 +119,29 @@ class Session:
 
     @property
     def api_version(self) -> str:
-        """The version every path is prefixed with, negotiated on first use."""
+        """The version every path is prefixed with, negotiated by ping if no answer has
+        told it yet."""
         if self._version is None:
-            server = self.ping().get("api-version", "")
-            if server and version_tuple(server) < version_tuple(MAX_API_VERSION):
-                self._version = server
-            else:
-                self._version = MAX_API_VERSION
+            self._settle_version(self.ping())
+        assert self._version is not None
         return self._version
 
-    def target(self, path: str, query: Mapping[str, QueryValue] | None = None) -> str:
+    def _settle_version(self, headers: Mapping[str, str]) -> None:
+        server = headers.get("api-version", "")
+        if server and version_tuple(server) < version_tuple(MAX_API_VERSION):
+            self._version = server
+        else:
+            self._version = MAX_API_VERSION
+
+    def check_reachable(self) -> None:
+        """Connect once (DaemonUnavailable if nobody answers) and keep the connection."""
+        if not self._idle:
+            self._checkin(self.connect())
+
+    def target(self, path: str, query: Mapping[str, QueryValue] | None = None,
+               version: str | None = None) -> str:
         qs = encode_query(query)
-        return f"/v{self.api_version}{path}" + (f"?{qs}" if qs else "")
+        return f"/v{version or self.api_version}{path}" + (f"?{qs}" if qs else "")
 
     # -- requests --------------------------------------------------------------------------
     def _exchange(self, method: str, target: str, body: bytes | None = None,
@@ -160,7 +175,14 @@ class Session:
         if body is not None:
             data = jsonio.dumps(body).encode()
             hdrs.setdefault("Content-Type", "application/json")
-        resp = self._exchange(method, self.target(path, query), data, hdrs)
+        if self._version is not None:
+            resp = self._exchange(method, self.target(path, query), data, hdrs)
+        else:
+            resp = self._exchange(method, self.target(path, query, MAX_API_VERSION), data, hdrs)
+            if resp.status == 400 and b"is too new" in resp.body:
+                resp = self._exchange(method, self.target(path, query), data, hdrs)  # pings
+            elif "api-version" in resp.headers:
+                self._settle_version(resp.headers)
         if resp.status >= 400:
             raise APIError(resp.status, error_message(resp.status, resp.body))
         return resp
@@ -223,6 +245,8 @@ class Session:
         if resp.status not in (101, 200):
             conn.close()
             raise ProtocolError(f"unexpected status {resp.status} for a hijacked stream")
+        from ketch.client.hijack import HijackedStream
+
         return HijackedStream(conn, resp.header("content-type"))
 
 

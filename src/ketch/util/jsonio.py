@@ -43,7 +43,9 @@ def loads(data: bytes | str) -> Any:
     if _scan is None:  # pragma: no cover
         import json
         return json.loads(data)
-    text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+    text = data.decode() if isinstance(data, bytes) else data
+    if text.startswith("\ufeff"):  # a BOM, as "utf-8-sig" would drop (without its import)
+        text = text[1:]
     start = len(text) - len(text.lstrip(_WS))
     try:
         value, end = _scan(text, start)

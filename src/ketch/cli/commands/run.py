@@ -84,7 +84,10 @@ def start_error_code(message: str) -> int:
 
 def _forward_signals(ctx: Context, container_id: str) -> None:
     """--sig-proxy: signals the CLI receives go to the container."""
-    import signal
+    if TYPE_CHECKING:
+        import signal
+    else:  # without enum, as in ketch.cli.terminal
+        import _signal as signal
 
     from ketch.client import Client
 
