@@ -5,11 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from support.daemon import BUSYBOX_TAR, Ketchd
+from support.daemon import BUSYBOX_TAR, Ketchd, running_ketchd
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not BUSYBOX_TAR.exists(), reason="no base images made yet")]
@@ -17,12 +16,8 @@ pytestmark = [pytest.mark.integration,
 
 @pytest.fixture
 def ketchd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ketchd]:
-    daemon = Ketchd(Path(tmp_path_factory.mktemp("ketchd")))
-    daemon.start()
-    try:
+    with running_ketchd(tmp_path_factory.mktemp("ketchd"), busybox=False) as daemon:
         yield daemon
-    finally:
-        daemon.stop()
 
 
 def ketch(ketchd: Ketchd, *args: str) -> subprocess.CompletedProcess[str]:

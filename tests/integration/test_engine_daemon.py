@@ -3,32 +3,21 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from support.daemon import Ketchd, api
+from support.daemon import Ketchd, api, docker, running_ketchd
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def ketchd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ketchd]:
-    daemon = Ketchd(Path(tmp_path_factory.mktemp("ketchd")))
-    daemon.start()
-    try:
-        daemon.import_busybox()
+    with running_ketchd(tmp_path_factory.mktemp("ketchd")) as daemon:
         yield daemon
-    finally:
-        daemon.stop()
-
-
-def docker(ketchd: Ketchd, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], env=ketchd.env(), capture_output=True, text=True,
-                          timeout=30, check=False)
 
 
 def test_live_restore_after_sigkill(ketchd: Ketchd) -> None:

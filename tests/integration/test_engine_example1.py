@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from support.daemon import Ketchd
+from support.daemon import Ketchd, docker, running_ketchd
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not Path("/usr/local/bin/docker").exists()
@@ -22,20 +22,8 @@ pytestmark = [pytest.mark.integration,
 
 @pytest.fixture(scope="module")
 def ketchd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ketchd]:
-    top = Path(tmp_path_factory.mktemp("ketchd"))
-    daemon = Ketchd(top)
-    daemon.start()
-    try:
-        daemon.import_busybox()
+    with running_ketchd(tmp_path_factory.mktemp("ketchd")) as daemon:
         yield daemon
-    finally:
-        daemon.stop()
-
-
-def docker(ketchd: Ketchd, *args: str, timeout: float = 30,
-           **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], env=ketchd.env(), capture_output=True, text=True,
-                          timeout=timeout, check=False, **kwargs)  # type: ignore[call-overload]
 
 
 def test_hello_world(ketchd: Ketchd) -> None:

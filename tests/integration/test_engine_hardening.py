@@ -13,26 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from support.daemon import Ketchd, api
+from support.daemon import Ketchd, api, docker, running_ketchd
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def ketchd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ketchd]:
-    daemon = Ketchd(Path(tmp_path_factory.mktemp("ketchd")))
-    daemon.start()
-    try:
-        daemon.import_busybox()
+    with running_ketchd(tmp_path_factory.mktemp("ketchd")) as daemon:
         yield daemon
-    finally:
-        daemon.stop()
-
-
-def docker(ketchd: Ketchd, *args: str, timeout: float = 30,
-           **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], env=ketchd.env(), capture_output=True, text=True,
-                          timeout=timeout, check=False, **kwargs)  # type: ignore[call-overload]
 
 
 def test_a_stdin_flood_stalls_nobody(ketchd: Ketchd) -> None:

@@ -10,6 +10,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 BUSYBOX_TAR = Path(os.environ.get("KETCH_BASE_IMAGES", "/var/cache/ketch/base")) / "busybox.tar"
@@ -119,3 +121,24 @@ def api(ketchd: Ketchd, method: str, path: str, body: bytes = b"",
             data += chunk
     head, _, rest = data.partition(b"\r\n\r\n")
     return int(head.split()[1]), rest
+
+
+@contextmanager
+def running_ketchd(top: Path, busybox: bool = True) -> Iterator[Ketchd]:
+    """A private ketchd in `top` (with busybox:latest imported unless told not to),
+    stopped and cleaned up afterwards."""
+    daemon = Ketchd(top)
+    daemon.start()
+    try:
+        if busybox:
+            daemon.import_busybox()
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+def docker(ketchd: Ketchd, *args: str, timeout: float = 30,
+           **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """The real docker CLI against `ketchd`."""
+    return subprocess.run(["docker", *args], env=ketchd.env(), capture_output=True, text=True,
+                          timeout=timeout, check=False, **kwargs)  # type: ignore[call-overload]

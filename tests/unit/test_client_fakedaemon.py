@@ -280,3 +280,11 @@ def test_no_daemon(tmp_path: Path) -> None:
         client.containers()
     assert str(info.value) == (f"Cannot connect to the ketch daemon at unix://{tmp_path}/none.sock."
                                " Is the ketch daemon running?")
+
+
+def test_docker_api_version_pins_the_version(fake_daemon: FakeDaemon,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_API_VERSION", "1.30")
+    fake_daemon.route("GET", "/version", Reply(200, {"Version": "x"}))
+    Client(fake_daemon.host).version()
+    assert [r.path for r in fake_daemon.requests] == ["/v1.30/version"]

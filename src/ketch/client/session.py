@@ -11,6 +11,8 @@ connection of their own.
 
 from __future__ import annotations
 
+import os
+
 from ketch.client.errors import APIError, DaemonUnavailable, ProtocolError
 from ketch.client.host import resolve_host, socket_path
 from ketch.client.http import Connection, Response
@@ -77,7 +79,8 @@ class Session:
         self.host = resolve_host(host)
         self.path = socket_path(self.host)
         self.timeout = timeout
-        self._version = version
+        # DOCKER_API_VERSION pins the version, as it does for the docker CLI
+        self._version = version or os.environ.get("DOCKER_API_VERSION") or None
         self._idle: list[Connection] = []
         self.ping_headers: dict[str, str] = {}
 
@@ -199,17 +202,37 @@ class Session:
         """A request on a connection of its own whose body is read as it comes
         (`resp.iter_chunks()`); close it with `resp.conn.close()`. `source`, if given, is
         sent as a chunked request body."""
-        conn = self.connect()
         hdrs = dict(headers or {})
-        data = None
         if body is not None:
-            data = jsonio.dumps(body).encode()
             hdrs.setdefault("Content-Type", "application/json")
+        return self._open(method, path, query, body, source, hdrs)
+
+    def hijack(self, path: str, query: Mapping[str, QueryValue] | None = None,
+               body: Any = None) -> HijackedStream:
+        """POST with `Connection: Upgrade` / `Upgrade: tcp`; on 101 (or 200) the socket
+        becomes the raw stream."""
+        hdrs = {"Connection": "Upgrade", "Upgrade": "tcp",
+                "Content-Type": "text/plain" if body is None else "application/json"}
+        resp = self._open("POST", path, query, body, None, hdrs)
+        if resp.status not in (101, 200):
+            resp.conn.close()
+            raise ProtocolError(f"unexpected status {resp.status} for a hijacked stream")
+        from ketch.client.hijack import HijackedStream
+
+        return HijackedStream(resp.conn, resp.header("content-type"))
+
+    def _open(self, method: str, path: str, query: Mapping[str, QueryValue] | None,
+              body: Any, source: BinaryIO | None, headers: dict[str, str]) -> Response:
+        """Send on a new connection and read the answer's head; 4xx/5xx raise APIError.
+        The version is settled first (by ping if need be): these bodies cannot be resent."""
+        target = self.target(path, query)
+        conn = self.connect()
+        data = None if body is None else jsonio.dumps(body).encode()
         try:
             if source is not None:
-                conn.send_body_stream(method, self.target(path, query), hdrs, source)
+                conn.send_body_stream(method, target, headers, source)
             else:
-                conn.send(method, self.target(path, query), hdrs, data)
+                conn.send(method, target, headers, data)
             resp = conn.read_response(method)
         except (ConnectionResetError, BrokenPipeError) as exc:
             conn.close()
@@ -219,35 +242,6 @@ class Session:
             conn.close()
             raise APIError(resp.status, message)
         return resp
-
-    def hijack(self, path: str, query: Mapping[str, QueryValue] | None = None,
-               body: Any = None) -> HijackedStream:
-        """POST with `Connection: Upgrade` / `Upgrade: tcp`; on 101 (or 200) the socket
-        becomes the raw stream."""
-        conn = self.connect()
-        hdrs = {"Connection": "Upgrade", "Upgrade": "tcp"}
-        data = None
-        if body is not None:
-            data = jsonio.dumps(body).encode()
-            hdrs["Content-Type"] = "application/json"
-        else:
-            hdrs["Content-Type"] = "text/plain"
-        try:
-            conn.send("POST", self.target(path, query), hdrs, data)
-            resp = conn.read_response("POST")
-        except (ConnectionResetError, BrokenPipeError) as exc:
-            conn.close()
-            raise DaemonUnavailable(self.host) from exc
-        if resp.status >= 400:
-            message = error_message(resp.status, resp.read())
-            conn.close()
-            raise APIError(resp.status, message)
-        if resp.status not in (101, 200):
-            conn.close()
-            raise ProtocolError(f"unexpected status {resp.status} for a hijacked stream")
-        from ketch.client.hijack import HijackedStream
-
-        return HijackedStream(conn, resp.header("content-type"))
 
 
 class _FullResponse:

@@ -33,6 +33,7 @@ from ketch.engine.spec import DEFAULT_CAPS, build_spec
 from ketch.engine.supervisor_client import SupervisorClient
 from ketch.errors import Conflict, InvalidParameter, KetchError, NotFound, NotModified
 from ketch.runtime.state import write_atomic
+from ketch.util.humanize import human_duration
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -675,34 +676,6 @@ def _checked_signal(number: int, text: str) -> int:
     if not 0 < number < 65:
         raise InvalidParameter(f"Invalid signal: {text}")
     return number
-
-
-def human_duration(seconds: float) -> str:
-    """Docker's units.HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = round(s / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
 
 
 def status_line(c: Container) -> str:
