@@ -96,15 +96,24 @@ def expand(text: str, env: dict[str, str]) -> str:
     return _VAR.sub(sub, text).replace(_ESCAPED_DOLLAR, "$")
 
 
+def _json_strings(rest: str) -> list[str] | None:
+    """The JSON form ["a", "b"] of an instruction's argument, or None if it is not one."""
+    if not rest.startswith("["):
+        return None
+    try:
+        value = json.loads(rest)
+    except ValueError:
+        return None
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    return None
+
+
 def _command(rest: str) -> list[str]:
     """JSON form ["a", "b"] or shell form (run by /bin/sh -c)."""
-    if rest.startswith("["):
-        try:
-            value = json.loads(rest)
-        except ValueError:
-            value = None
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return value
+    value = _json_strings(rest)
+    if value is not None:
+        return value
     if not rest:
         raise ValueError("requires at least one argument")
     return ["/bin/sh", "-c", rest]
@@ -189,14 +198,7 @@ def _workdir(config: dict[str, Any], rest: str) -> None:
 
 
 def _volume(config: dict[str, Any], rest: str) -> None:
-    paths: list[str] = []
-    if rest.startswith("["):
-        try:
-            value = json.loads(rest)
-        except ValueError:
-            value = None
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            paths = value
+    paths = _json_strings(rest) or []
     if not paths:
         paths = expand(rest, _env_map(config)).split()
     if not paths or any(not p.strip() for p in paths):
