@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import sys
+
+from ketch.util.environ import getenv
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -53,4 +54,4 @@ class Context:
 
 
 def env_flag(name: str) -> bool:
-    return os.environ.get(name, "") not in ("", "0", "false")
+    return getenv(name, "") not in ("", "0", "false")

@@ -174,3 +174,17 @@ def usage_text(usage: str, description: str, specs: Sequence[Flag], aliases: str
         width = max(len(left) for left, _ in cells) + 3
         lines += [f"{left.ljust(width)}{text}".rstrip() for left, text in cells]
     return "\n".join(lines) + "\n"
+
+
+def parse_filters(items: list[str]) -> dict[str, list[str]]:
+    """`--filter key=value` (repeatable) -> {"key": ["value", ...]}."""
+    filters: dict[str, list[str]] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq:
+            from ketch.cli.command import CLIError
+
+            raise CLIError(f"invalid argument \"{item}\" for \"-f, --filter\" flag: bad format "
+                           f"of filter (expected name=value)", 125)
+        filters.setdefault(key.strip().lower(), []).append(value)
+    return filters

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+from ketch.util.environ import getenv
 
 DEFAULT_HOST = "unix:///run/ketch/ketch.sock"
 
@@ -15,10 +15,10 @@ def resolve_host(flag: str | None = None) -> str:
     """
     if flag:
         return flag
-    host = os.environ.get("KETCH_HOST")
+    host = getenv("KETCH_HOST")
     if host:
         return host
-    host = os.environ.get("DOCKER_HOST", "")
+    host = getenv("DOCKER_HOST", "")
     if host.startswith("unix://"):
         return host
     return DEFAULT_HOST

@@ -11,12 +11,11 @@ connection of their own.
 
 from __future__ import annotations
 
-import os
-
 from ketch.client.errors import APIError, DaemonUnavailable, ProtocolError
 from ketch.client.host import resolve_host, socket_path
 from ketch.client.http import Connection, Response
 from ketch.util import jsonio
+from ketch.util.environ import getenv
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -80,7 +79,7 @@ class Session:
         self.path = socket_path(self.host)
         self.timeout = timeout
         # DOCKER_API_VERSION pins the version, as it does for the docker CLI
-        self._version = version or os.environ.get("DOCKER_API_VERSION") or None
+        self._version = version or getenv("DOCKER_API_VERSION") or None
         self._idle: list[Connection] = []
         self.ping_headers: dict[str, str] = {}
 

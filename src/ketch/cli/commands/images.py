@@ -6,7 +6,7 @@ import sys
 
 from ketch.cli.command import CLIError, Command
 from ketch.cli.context import Context
-from ketch.cli.flags import Flag, Parsed
+from ketch.cli.flags import Flag, Parsed, parse_filters
 from ketch.client.errors import APIError
 
 TYPE_CHECKING = False
@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 
 def _images(ctx: Context, opts: Parsed) -> int:
     from ketch.cli import images_format as imf
-    from ketch.cli.commands.ps import parse_filters
     from ketch.cli.formatter import render
 
     filters = parse_filters(opts.filter)

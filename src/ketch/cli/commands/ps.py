@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-from ketch.cli.command import CLIError, Command
+from ketch.cli.command import Command
 from ketch.cli.context import Context
-from ketch.cli.flags import Flag, Parsed
-
-
-def parse_filters(items: list[str]) -> dict[str, list[str]]:
-    """`--filter key=value` (repeatable) -> {"key": ["value", ...]}."""
-    filters: dict[str, list[str]] = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if not eq:
-            raise CLIError(f"invalid argument \"{item}\" for \"-f, --filter\" flag: bad format "
-                           f"of filter (expected name=value)", 125)
-        filters.setdefault(key.strip().lower(), []).append(value)
-    return filters
+from ketch.cli.flags import Flag, Parsed, parse_filters
 
 
 def _ps(ctx: Context, opts: Parsed) -> int:
