@@ -120,3 +120,23 @@ def test_image_list_filters_through_the_docker_cli(ketchd: Ketchd) -> None:
     assert docker(ketchd, "images", "-q", "-f", "dangling=true").stdout == ""
     bad = docker(ketchd, "images", "-f", "colour=red")
     assert bad.returncode == 1 and "invalid filter 'colour'" in bad.stderr
+
+
+def test_docker_py_attach_replays_logs(ketchd: Ketchd) -> None:
+    docker_py = pytest.importorskip("docker")
+    client = docker_py.DockerClient(base_url=ketchd.host)
+    ct = client.containers.run("busybox", ["sh", "-c", "echo one; echo two >&2; sleep 1; "
+                                           "echo three"], detach=True)
+    try:
+        deadline = time.monotonic() + 10
+        while ct.logs() != b"one\ntwo\n" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # without stream: what it wrote so far, then the end (docker-py reads the bare
+        # socket after the head, so nothing may ride along with the head)
+        assert ct.attach(stdout=True, stderr=True, logs=True, stream=False) == b"one\ntwo\n"
+        assert ct.attach(stdout=False, stderr=True, logs=True, stream=False) == b"two\n"
+        streamed = b"".join(ct.attach(stdout=True, stderr=True, logs=True, stream=True))
+        assert streamed == b"one\ntwo\nthree\n"
+        assert ct.wait()["StatusCode"] == 0
+    finally:
+        ct.remove(force=True)

@@ -9,9 +9,12 @@ upgrade) the connection carries the container's raw stream both ways.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
 import os
+import socket
+import termios
 from collections.abc import Callable
 from typing import Any
 
@@ -290,20 +293,35 @@ def _frame(stream: int, data: bytes) -> bytes:
 @_route("POST", "/containers/{id}/attach")
 async def container_attach(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
-    stdin = _bool(request, "stdin")
-    c, sreader, swriter = await engine.attach(
-        request.match_info["id"], stdin=stdin, stdout=_bool(request, "stdout"),
-        stderr=_bool(request, "stderr"))
+    ref = request.match_info["id"]
+    stdin, stdout, stderr = (_bool(request, "stdin"), _bool(request, "stdout"),
+                             _bool(request, "stderr"))
+    replay = b""
+    if _bool(request, "logs"):  # what it wrote so far first, as Docker (which may miss
+        # what is written between the two, as Docker may)
+        c, entries = await engine.logs(ref, follow=False, stdout=stdout, stderr=stderr,
+                                       tail="all", since=0, until=0, timestamps=False)
+        tty = bool(c.config.get("Tty"))
+        replay = b"".join([data if tty else _frame(stream, data)
+                           async for stream, data in entries])
+    live: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+    if _bool(request, "stream"):  # without it Docker sends the logs (if asked) and ends
+        c, sreader, swriter = await engine.attach(ref, stdin=stdin, stdout=stdout,
+                                                  stderr=stderr)
+        live = (sreader, swriter)
+    else:
+        c = engine.containers.get(ref)
     upgrade = request.headers.get("Upgrade", "").lower() == "tcp"
     content_type = "application/vnd.docker.raw-stream" if c.config.get("Tty") \
         else "application/vnd.docker.multiplexed-stream"
-    return await _hijack(request, upgrade, content_type, sreader, swriter, stdin)
+    return await _hijack(request, upgrade, content_type, replay, live, stdin)
 
 
-async def _hijack(request: web.Request, upgrade: bool, content_type: str,
-                  sreader: asyncio.StreamReader, swriter: asyncio.StreamWriter,
+async def _hijack(request: web.Request, upgrade: bool, content_type: str, replay: bytes,
+                  live: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None,
                   stdin: bool) -> web.StreamResponse:
-    """Answer 101 (or 200), then relay raw bytes between the client and the supervisor."""
+    """Answer 101 (or 200) and `replay`, then relay raw bytes between the client and the
+    supervisor's (reader, writer) in `live`, if any."""
     transport = request.transport
     assert transport is not None
     # the connection is ours from here: aiohttp's protocol would close it on the client's
@@ -321,6 +339,13 @@ async def _hijack(request: web.Request, upgrade: bool, content_type: str,
         head += ["Connection: Upgrade", "Upgrade: tcp"]
     head += [f"{k}: {v}" for k, v in HEADERS.items()]
     transport.write(("\r\n".join(head) + "\r\n\r\n").encode())
+    if replay or live is not None:
+        await _head_read(transport)
+    transport.write(replay)
+    if live is None:
+        transport.close()
+        return _Hijacked()
+    sreader, swriter = live
 
     async def to_client() -> None:
         while data := await sreader.read(65536):
@@ -356,6 +381,26 @@ async def _hijack(request: web.Request, upgrade: bool, content_type: str,
         swriter.close()
         transport.close()
     return _Hijacked()
+
+
+async def _head_read(transport: asyncio.BaseTransport, limit: float = 0.5) -> None:
+    """Wait (at most `limit`) until the client has read the 101 head. docker-py parses the
+    head with a buffered reader and then reads the bare socket: stream bytes that came
+    with the head would sit unseen in that buffer. SIOCOUTQ on a unix socket counts the
+    bytes its peer has not read yet."""
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.family != socket.AF_UNIX:
+        return
+    deadline = asyncio.get_running_loop().time() + limit
+    buf = bytearray(4)
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, buf)
+        except OSError:
+            return
+        if int.from_bytes(buf, "little") == 0:
+            return
+        await asyncio.sleep(0.0005)
 
 
 class _Raw(asyncio.Protocol):
