@@ -140,3 +140,30 @@ def test_docker_py_attach_replays_logs(ketchd: Ketchd) -> None:
         assert ct.wait()["StatusCode"] == 0
     finally:
         ct.remove(force=True)
+
+
+def test_sizes_info_and_graph_driver_fields(ketchd: Ketchd) -> None:
+    assert docker(ketchd, "run", "-d", "--name", "writer", "busybox", "sh", "-c",
+                  "head -c 100000 /dev/zero > /f; sleep 100").returncode == 0
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            sizes = docker(ketchd, "ps", "-s", "--format", "{{.Size}}").stdout.strip()
+            if sizes.startswith("100kB"):
+                break
+            time.sleep(0.1)
+        assert sizes.startswith("100kB (virtual ") and sizes.endswith("MB)")
+        status, answer = api(ketchd, "GET", "/containers/writer/json?size=1")
+        assert status == 200
+        record = json.loads(answer)
+        assert record["SizeRw"] == 100000 and record["SizeRootFs"] > 100000
+        data = record["GraphDriver"]["Data"]
+        assert all(Path(p).is_dir() for p in data["LowerDir"].split(":"))
+        assert (Path(data["UpperDir"]) / "f").stat().st_size == 100000
+        assert Path(data["WorkDir"]).is_dir() and record["HostConfig"]["Runtime"]
+        assert "SizeRw" not in json.loads(api(ketchd, "GET", "/containers/writer/json")[1])
+        info = json.loads(api(ketchd, "GET", "/info")[1])
+        assert info["Swarm"]["LocalNodeState"] == "inactive"
+        assert info["ContainersRunning"] == 1 and info["SystemTime"].startswith("20")
+    finally:
+        docker(ketchd, "rm", "-f", "writer")

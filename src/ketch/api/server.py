@@ -163,13 +163,14 @@ async def container_list(request: web.Request) -> web.Response:
     if _bool(request, "latest"):
         limit = 1
     found = engine_of(request).list(all_=_bool(request, "all"), limit=limit,
-                                    filters=query_filters(request))
+                                    filters=query_filters(request), size=_bool(request, "size"))
     return json_response(found)
 
 
 @_route("GET", "/containers/{id}/json")
 async def container_inspect(request: web.Request) -> web.Response:
-    return json_response(engine_of(request).inspect(request.match_info["id"]))
+    return json_response(engine_of(request).inspect(request.match_info["id"],
+                                                    size=_bool(request, "size")))
 
 
 @_route("POST", "/containers/{id}/start")

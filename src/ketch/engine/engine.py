@@ -13,8 +13,10 @@ import json
 import os
 import shutil
 import signal
+import threading
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 from ketch import __version__
@@ -206,7 +208,10 @@ class Engine:
             c = Container(record, directory)
             self._write_etc_files(c)
             rootfs = await asyncio.to_thread(self.snapshots.prepare, cid, image)
-            record["GraphDriver"]["Data"] = {"MergedDir": rootfs}
+            upper = self.snapshots.upper(cid)
+            record["GraphDriver"]["Data"] = {
+                "LowerDir": ":".join(reversed(image.layers)), "MergedDir": rootfs,
+                "UpperDir": upper, "WorkDir": os.path.join(os.path.dirname(upper), "work")}
             c.save()
         except BaseException:
             self.containers.release_name(name)
@@ -261,6 +266,7 @@ class Engine:
             "ShmSize": host.get("ShmSize") or 67108864,
             "ConsoleSize": host.get("ConsoleSize") or [0, 0],
             "OomScoreAdj": host.get("OomScoreAdj") or 0,
+            "Runtime": "ketch-runtime",
         }
         return {
             "Id": cid, "Created": now(), "Path": args[0], "Args": args[1:],
@@ -288,7 +294,10 @@ class Engine:
                     "MacAddress": "", "DriverOpts": None}
         return {"Bridge": "", "SandboxID": "", "HairpinMode": False, "Ports": {},
                 "SandboxKey": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
-                "MacAddress": "", "Networks": {mode: endpoint}}
+                "MacAddress": "", "EndpointID": "", "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0, "IPv6Gateway": "", "LinkLocalIPv6Address": "",
+                "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": None,
+                "SecondaryIPv6Addresses": None, "Networks": {mode: endpoint}}
 
     def _write_etc_files(self, c: Container) -> None:
         hostname = c.config["Hostname"]
@@ -575,21 +584,32 @@ class Engine:
 
     # -- list, inspect ----------------------------------------------------------------
 
-    def inspect(self, ref: str) -> dict[str, Any]:
-        return self.containers.get(ref).record
+    def inspect(self, ref: str, size: bool = False) -> dict[str, Any]:
+        c = self.containers.get(ref)
+        return {**c.record, **self._sizes(c)} if size else c.record
 
-    def list(self, *, all_: bool, limit: int,
-             filters: dict[str, list[str]]) -> list[dict[str, Any]]:
+    def list(self, *, all_: bool, limit: int, filters: dict[str, list[str]],
+             size: bool = False) -> list[dict[str, Any]]:
         found = []
         for c in self.containers.all():
             if not (all_ or c.running or limit > 0) and "status" not in filters:
                 continue
             if not _matches(c, filters):
                 continue
-            found.append(summary(c))
+            found.append({**summary(c), **self._sizes(c)} if size else summary(c))
             if 0 < limit <= len(found):
                 break
         return found
+
+    def _sizes(self, c: Container) -> dict[str, int]:
+        """SizeRw (what the container wrote) and SizeRootFs (that and its image), asked
+        for with `size`: a walk of the upper layer, as Docker does."""
+        written = self.snapshots.diff_size(c.id) if self.snapshots.exists(c.id) else 0
+        try:
+            image_size = self.images.get(c.record["Image"]).size
+        except KetchError:
+            image_size = 0  # removed with rmi -f
+        return {"SizeRw": written, "SizeRootFs": image_size + written}
 
     def version(self) -> dict[str, Any]:
         uname = os.uname()
@@ -618,14 +638,29 @@ class Engine:
             "DriverStatus": [["Backing Filesystem", "extfs"]], "LoggingDriver": "json-file",
             "CgroupDriver": "cgroupfs",
             "CgroupVersion": "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1",
-            "KernelVersion": uname.release, "OperatingSystem": _os_name(), "OSType": "linux",
+            "KernelVersion": uname.release, "OperatingSystem": _os_release("PRETTY_NAME", "Linux"),
+            "OSVersion": _os_release("VERSION_ID", ""), "OSType": "linux",
             "Architecture": uname.machine, "NCPU": os.cpu_count() or 1,
             "MemTotal": _mem_total(), "Name": uname.nodename, "ServerVersion": __version__,
             "DockerRootDir": self.data_root, "Runtimes": {"ketch-runtime": {"path":
                                                                             "ketch-runtime"}},
             "DefaultRuntime": "ketch-runtime", "LiveRestoreEnabled": True, "Debug": False,
-            "Plugins": {"Volume": ["local"], "Network": ["host", "null"], "Log": ["json-file"]},
-            "SecurityOptions": [],
+            "Plugins": {"Volume": ["local"], "Network": ["host", "null"],
+                        "Authorization": None, "Log": ["json-file"]},
+            "SecurityOptions": [], "SystemTime": now_local(), "NFd": _open_fds(),
+            "NGoroutines": threading.active_count(), "NEventsListener": 0,
+            "Labels": [], "ExperimentalBuild": False, "HttpProxy": "", "HttpsProxy": "",
+            "NoProxy": "", "Isolation": "", "InitBinary": "", "GenericResources": None,
+            "ContainerdCommit": {"ID": "", "Expected": ""},
+            "RuncCommit": {"ID": "", "Expected": ""}, "InitCommit": {"ID": "", "Expected": ""},
+            "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
+                      "ControlAvailable": False, "Error": "", "RemoteManagers": None},
+            "MemoryLimit": True, "SwapLimit": _swap_limit(), "CpuCfsPeriod": True,
+            "CpuCfsQuota": True, "CPUShares": True, "CPUSet": True, "PidsLimit": True,
+            "OomKillDisable": False, "KernelMemory": False, "KernelMemoryTCP": False,
+            "IPv4Forwarding": _sysctl_on("net/ipv4/ip_forward"),
+            "BridgeNfIptables": _sysctl_on("net/bridge/bridge-nf-call-iptables"),
+            "BridgeNfIp6tables": _sysctl_on("net/bridge/bridge-nf-call-ip6tables"),
             "Warnings": ["WARNING: no bridge network yet: containers get no network unless "
                          "--network host"],
         }
@@ -639,15 +674,49 @@ def _arch() -> str:
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
 
 
-def _os_name() -> str:
+def _os_release(key: str, default: str) -> str:
     try:
         with open("/etc/os-release") as f:
             for line in f:
-                if line.startswith("PRETTY_NAME="):
+                if line.startswith(f"{key}="):
                     return line.split("=", 1)[1].strip().strip('"')
     except OSError:
         pass
-    return "Linux"
+    return default
+
+
+def now_local() -> str:
+    """Go's time.Now() in RFC 3339 with nanoseconds and the local offset, as `SystemTime`."""
+    now = datetime.now().astimezone()
+    offset = now.strftime("%z")
+    return (now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond:06d}000"
+            + ("Z" if offset == "+0000" else f"{offset[:3]}:{offset[3:]}"))
+
+
+def _sysctl_on(name: str) -> bool:
+    try:
+        with open(f"/proc/sys/{name}") as f:
+            return f.read().strip() == "1"
+    except OSError:
+        return False
+
+
+def _swap_limit() -> bool:
+    """Whether memory+swap limits can be set: v1's memsw files, or v2's memory controller."""
+    if os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"):
+        return True
+    try:
+        with open("/sys/fs/cgroup/cgroup.controllers") as f:
+            return "memory" in f.read().split()
+    except OSError:
+        return False
+
+
+def _open_fds() -> int:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 0
 
 
 def _mem_total() -> int:
