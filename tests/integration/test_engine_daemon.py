@@ -75,6 +75,12 @@ def test_bad_api_input_is_one_clear_error(ketchd: Ketchd) -> None:
         (b'{"Image": "Busybox", "Cmd": ["true"]}', 400, b"invalid reference format"),
         (b'{"Image": "busybox", "Cmd": ["true"], "HostConfig": {"NetworkMode": "nonet"}}',
          404, b"network nonet not found"),
+        (b'{"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Memory": 4096}}',
+         400, b"Minimum memory limit allowed is 6MB"),
+        (b'{"Image": "busybox", "Cmd": ["true"], "WorkingDir": "rel"}',
+         400, b"the working directory 'rel' is invalid, it needs to be an absolute path"),
+        (b'{"Image": "busybox", "Cmd": ["true"], "StopTimeout": "soon"}',
+         400, b"StopTimeout"),
     ]
     for body, status, message in cases:
         got, answer = api(ketchd, "POST", "/v1.44/containers/create", body,
@@ -93,6 +99,12 @@ def test_bad_api_input_is_one_clear_error(ketchd: Ketchd) -> None:
     assert status == 409 and b"cannot remove a running container" in answer
     status, _ = api(ketchd, "POST", "/containers/busy/start")
     assert status == 304
+    status, answer = api(ketchd, "POST", "/containers/busy/attach?stream=1&stdout=1&"
+                         "detachKeys=ctrl-%3F")
+    assert (status, json.loads(answer)) == (
+        400, {"message": "Invalid detach keys (ctrl-?) provided"})
+    status, answer = api(ketchd, "GET", '/containers/json?filters={"label":5}')
+    assert status == 400 and b"invalid filter 'label'" in answer
     status, answer = api(ketchd, "GET", "/v1.44/containers/nope/json")
     assert (status, json.loads(answer)) == (404, {"message": "No such container: nope"})
     docker(ketchd, "rm", "-f", "busy")

@@ -46,6 +46,6 @@ def query_filters(request: web.Request) -> dict[str, list[str]]:
             out[key] = [k for k, on in value.items() if on]
         elif isinstance(value, list):
             out[key] = [str(v) for v in value]
-        else:
-            out[key] = [str(value)]
+        else:  # Docker reads only these two forms
+            raise InvalidParameter(f"invalid filter '{key}': must be an object or a list")
     return out

@@ -24,6 +24,7 @@ from ketch import __version__
 from ketch.api.routing import Handler, json_response, query_filters, versioned
 from ketch.engine.engine import API_VERSION, MIN_API, Engine
 from ketch.errors import HostError, InvalidParameter, KetchError, NotModified
+from ketch.util.detachkeys import parse_detach_keys
 
 MAX_BODY = 16 * 1024 * 1024  # container create bodies; image imports stream separately
 OUTPUT_BUFFER = 4 << 20  # attach output waiting for a slow client before we pause
@@ -297,6 +298,12 @@ async def container_attach(request: web.Request) -> web.StreamResponse:
     ref = request.match_info["id"]
     stdin, stdout, stderr = (_bool(request, "stdin"), _bool(request, "stdout"),
                              _bool(request, "stderr"))
+    keys = request.query.get("detachKeys")
+    if keys:
+        try:
+            parse_detach_keys(keys)
+        except ValueError:
+            raise InvalidParameter(f"Invalid detach keys ({keys}) provided") from None
     replay = b""
     if _bool(request, "logs"):  # what it wrote so far first, as Docker (which may miss
         # what is written between the two, as Docker may)

@@ -177,6 +177,10 @@ class Engine:
             raise InvalidParameter("invalid HostConfig: must be an object")
         check_types(body, "Config")
         check_types(host, "HostConfig")
+        workdir = body.get("WorkingDir")
+        if workdir and not workdir.startswith("/"):
+            raise InvalidParameter(f"the working directory '{workdir}' is invalid, it needs "
+                                   "to be an absolute path")
         refuse_unsupported(host)
         capabilities(DEFAULT_CAPS, host)  # unknown names fail now, not at start
         no_new_privileges(host)

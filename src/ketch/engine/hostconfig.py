@@ -28,8 +28,9 @@ TYPES: dict[str, type | tuple[type, ...]] = {  # Config and HostConfig fields we
     "NanoCpus": int, "CpusetCpus": str, "CpusetMems": str, "PidsLimit": int,
     "OomKillDisable": bool, "CapAdd": list, "CapDrop": list, "SecurityOpt": list,
     "Tmpfs": dict, "AutoRemove": bool, "ReadonlyRootfs": bool, "NetworkMode": str,
-    "Privileged": bool, "Init": bool,
+    "Privileged": bool, "Init": bool, "StopTimeout": int,
 }
+MIN_MEMORY = 6 * 1024 * 1024  # Docker's linuxMinMemory
 
 
 def check_types(section: dict[str, Any], where: str) -> None:
@@ -96,6 +97,8 @@ def resources(host: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     memory: dict[str, Any] = {}
     if host.get("Memory"):
+        if host["Memory"] < MIN_MEMORY:
+            raise InvalidParameter("Minimum memory limit allowed is 6MB")
         memory["limit"] = host["Memory"]
         swap = host.get("MemorySwap") or 0
         if swap > 0 and swap < host["Memory"]:

@@ -10,8 +10,9 @@ from ketch.cli.flags import Flag, Parsed
 
 
 def _exec(ctx: Context, opts: Parsed) -> int:
-    from ketch.cli.streams import DEFAULT_DETACH_KEYS, StreamPump, parse_detach_keys
+    from ketch.cli.streams import DEFAULT_DETACH_KEYS, StreamPump
     from ketch.cli.terminal import RawTerminal, is_terminal, monitor_size
+    from ketch.util.detachkeys import parse_detach_keys
 
     container, cmd = opts.args[0], opts.args[1:]
     client = ctx.client

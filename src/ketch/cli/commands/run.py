@@ -105,8 +105,9 @@ def _forward_signals(ctx: Context, container_id: str) -> None:
 def run_attached(ctx: Context, container_id: str, config: dict[str, Any], auto_remove: bool,
                  detach_keys: str | None, sig_proxy: bool) -> int:
     """wait -> attach -> start -> copy; returns the container's exit code."""
-    from ketch.cli.streams import DEFAULT_DETACH_KEYS, StreamPump, parse_detach_keys
+    from ketch.cli.streams import DEFAULT_DETACH_KEYS, StreamPump
     from ketch.cli.terminal import RawTerminal, is_terminal, monitor_size
+    from ketch.util.detachkeys import parse_detach_keys
 
     client = ctx.client
     tty = bool(config.get("Tty"))
