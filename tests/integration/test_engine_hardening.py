@@ -110,3 +110,26 @@ def test_bad_query_parameters(ketchd: Ketchd) -> None:
         assert json.loads(body)["message"].startswith("invalid")
     status, _ = api(ketchd, "POST", "/containers/qq/kill?signal=999")
     assert status == 400
+
+
+def test_racing_lifecycle_calls_leave_nothing_behind(ketchd: Ketchd) -> None:
+    """stop, kill, restart and rm -f at once on the same containers: each answers with a
+    Docker status, never a 500, and once all are removed no record, dir or mount is left."""
+    names = [f"race{i}" for i in range(4)]
+    for name in names:
+        assert docker(ketchd, "run", "-d", "--name", name, "busybox", "sleep", "100"
+                      ).returncode == 0
+    procs = [subprocess.Popen(["docker", *verb, name], env=ketchd.env(),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for name in names
+             for verb in (["stop", "-t", "1"], ["kill"], ["restart", "-t", "0"], ["rm", "-f"])]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert not [e for e in errors if "internal error" in e or "500" in e]
+    # a restart in flight finishes before the rm -f (which then kills it) or finds it gone
+    assert docker(ketchd, "ps", "-aq").stdout.split() == []
+    assert "internal error" not in ketchd.log.read_text()
+    time.sleep(0.5)  # files go after the answer
+    assert list((ketchd.data_root / "containers").iterdir()) == []
+    assert list((ketchd.data_root / "overlay").iterdir()) == []
+    with open("/proc/self/mountinfo") as f:
+        assert str(ketchd.data_root) not in f.read()

@@ -358,6 +358,9 @@ class Engine:
             await self._start(c)
 
     async def _start(self, c: Container) -> None:
+        """Under the container's lock: an `rm -f` that won the lock has removed it."""
+        if c.id not in self.containers.by_id or c.id in self.removing:
+            raise NotFound(f"No such container: {c.id}")
         try:
             image = self.images.get(c.record["Image"])
             image_config = image.config
@@ -499,19 +502,24 @@ class Engine:
 
     async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
         c = self.containers.get(ref)
-        if c.running:
-            if not force:
-                raise Conflict(f"You cannot remove a running container {c.id}. Stop the "
-                               "container before attempting removal or force remove")
-            waiter = self._exit_future(c.id)
-            try:
-                await self.supervisor.call("kill", id=c.id, signal=int(signal.SIGKILL))
-            except KetchError:
-                pass
-            await asyncio.wait_for(waiter, 30)
-            if c.id not in self.containers.by_id:  # --rm got there first
+        # under the lock, so that a start or restart in flight either finishes first (and
+        # is killed below) or finds the container gone
+        async with self._lock(c.id):
+            if c.id not in self.containers.by_id:  # --rm or another rm got there first
                 return
-        await self._remove(c)
+            if c.running:
+                if not force:
+                    raise Conflict(f"You cannot remove a running container {c.id}. Stop the "
+                                   "container before attempting removal or force remove")
+                waiter = self._exit_future(c.id)
+                try:
+                    await self.supervisor.call("kill", id=c.id, signal=int(signal.SIGKILL))
+                except KetchError:
+                    pass
+                await asyncio.wait_for(waiter, 30)
+                if c.id not in self.containers.by_id:
+                    return
+            await self._remove(c)
 
     async def _remove(self, c: Container) -> None:
         if c.id not in self.containers.by_id or c.id in self.removing:
