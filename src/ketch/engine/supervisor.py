@@ -40,28 +40,9 @@ def now_rfc3339() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
 
 
-async def _write_all(fd: int, data: bytes) -> bool:
-    """Write to a non-blocking pipe or pty, waiting (not blocking) while it is full."""
-    loop = asyncio.get_running_loop()
-    view = memoryview(data)
-    while view:
-        try:
-            view = view[os.write(fd, view):]
-        except BlockingIOError:
-            ready: asyncio.Future[None] = loop.create_future()
-
-            def writable(future: asyncio.Future[None] = ready) -> None:
-                if not future.done():
-                    future.set_result(None)
-
-            loop.add_writer(fd, writable)
-            try:
-                await ready
-            finally:
-                loop.remove_writer(fd)
-        except OSError:
-            return False  # the program closed its stdin, or is gone
-    return True
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 ATTACH_BUFFER = 4 << 20  # an attacher that falls this far behind is dropped
@@ -105,6 +86,7 @@ class Supervised:
         self.finished_at = ""
         self.oom_killed = False
         self.stdin_fd = -1            # write end of the container's stdin (or the pty master)
+        self.stdin_waiter: asyncio.Future[None] | None = None  # a write waiting for room
         self.out_fds: dict[int, int] = {}  # fd -> stream (1 stdout, 2 stderr)
         self.master = -1
         self.attachments: list[Attachment] = []
@@ -114,6 +96,57 @@ class Supervised:
         self.exited_status: int | None = None
         self.done = asyncio.Event()
         self.decoders = {s: codecs.getincrementaldecoder("utf-8")("replace") for s in (1, 2)}
+
+    async def write_stdin(self, data: bytes) -> bool:
+        """Write to the non-blocking stdin pipe or pty, waiting (not blocking) while it is
+        full; False once it is closed. The descriptor is looked up again after each wait:
+        it may have been closed, and its number given to another file, meanwhile."""
+        loop = asyncio.get_running_loop()
+        view = memoryview(data)
+        while view:
+            fd = self.stdin_fd
+            if fd < 0:
+                return False
+            try:
+                view = view[os.write(fd, view):]
+            except BlockingIOError:
+                ready: asyncio.Future[None] = loop.create_future()
+                self.stdin_waiter = ready
+                loop.add_writer(fd, _wake, ready)
+                try:
+                    await ready
+                finally:
+                    self.stdin_waiter = None
+                    if self.stdin_fd == fd:
+                        loop.remove_writer(fd)
+            except OSError:
+                return False  # the program closed its stdin, or is gone
+        return True
+
+    def close_stdin(self) -> None:
+        """EOF for the program (a pipe; a pty's master is closed with the rest)."""
+        if self.stdin_fd >= 0 and self.stdin_fd != self.master:
+            self._drop_stdin_waiter()
+            os.close(self.stdin_fd)
+            self.stdin_fd = -1
+
+    def _drop_stdin_waiter(self) -> None:
+        if self.stdin_waiter is not None and self.stdin_fd >= 0:
+            asyncio.get_running_loop().remove_writer(self.stdin_fd)
+            _wake(self.stdin_waiter)
+
+    def close_fds(self) -> None:
+        """Close each descriptor once and forget its number: a number closed twice, or
+        written to after its close, may by then belong to a socket of someone else."""
+        self._drop_stdin_waiter()
+        for fd in {*self.out_fds, self.stdin_fd, self.master, self.log_fd} - {-1}:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.out_fds.clear()
+        self.stdin_fd = self.master = self.log_fd = -1
+        self.open_streams = 0
 
     def state(self) -> dict[str, Any]:
         return {"id": self.id, "status": self.status, "pid": self.pid,
@@ -262,9 +295,7 @@ class Supervisor:
                 c.stdin_fd = c.master
                 c.out_fds[c.master] = 1
         except BaseException:
-            for fd in list(c.out_fds) + ([c.stdin_fd] if c.stdin_fd >= 0 else []):
-                os.close(fd)
-            os.close(c.log_fd)
+            c.close_fds()
             raise
         finally:
             for fd in child_fds:
@@ -302,7 +333,8 @@ class Supervisor:
             c.log(c.out_fds[fd], data)
             return
         asyncio.get_running_loop().remove_reader(fd)
-        if fd != c.master:
+        if fd != c.master:  # the master stays: it is also the pty's stdin
+            del c.out_fds[fd]
             os.close(fd)
         c.open_streams -= 1
         self.maybe_finished(c)
@@ -370,26 +402,14 @@ class Supervisor:
             except KetchError:
                 pass
         loop = asyncio.get_running_loop()
-        for fd in list(c.out_fds):
-            if c.open_streams:
+        if c.open_streams:
+            for fd in c.out_fds:
                 loop.remove_reader(fd)
-            if fd != c.master:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        c.out_fds.clear()
-        c.open_streams = 0
+        c.close_fds()
         for att in c.attachments:
             att.writer.close()
         c.attachments.clear()
         c.done.set()
-        for fd in (c.stdin_fd, c.master, c.log_fd):
-            if fd >= 0:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
         del self.containers[c.id]
         try:
             os.unlink(os.path.join(self.state_dir, f"{c.id}.exit"))
@@ -425,11 +445,10 @@ class Supervisor:
         try:
             if request.get("stdin") and c.stdin_fd >= 0:
                 while chunk := await reader.read(65536):
-                    if c.stdin_fd < 0 or not await _write_all(c.stdin_fd, chunk):
+                    if not await c.write_stdin(chunk):
                         break
-                if not c.tty and c.stdin_fd >= 0 and c.stdin_once:
-                    os.close(c.stdin_fd)  # the client half-closed: EOF for the program
-                    c.stdin_fd = -1
+                if not c.tty and c.stdin_once:
+                    c.close_stdin()  # the client half-closed: EOF for the program
                 await c.done.wait()
             else:  # until the container is done, or the client goes away
                 done = asyncio.ensure_future(c.done.wait())
