@@ -22,7 +22,8 @@ from aiohttp import web
 
 from ketch import __version__
 from ketch.api.routing import Handler, json_response, query_filters, versioned
-from ketch.engine.engine import API_VERSION, MIN_API, Engine
+from ketch.engine.engine import Engine
+from ketch.engine.system import API_VERSION, MIN_API
 from ketch.errors import HostError, InvalidParameter, KetchError, NotModified
 from ketch.util.detachkeys import parse_detach_keys
 
@@ -305,8 +306,8 @@ async def container_attach(request: web.Request) -> web.StreamResponse:
         except ValueError:
             raise InvalidParameter(f"Invalid detach keys ({keys}) provided") from None
     replay = b""
-    if _bool(request, "logs"):  # what it wrote so far first, as Docker (which may miss
-        # what is written between the two, as Docker may)
+    if _bool(request, "logs"):  # what it wrote so far, then the live stream; like
+        # Docker's, output written between the two reads can be missed
         c, entries = await engine.logs(ref, follow=False, stdout=stdout, stderr=stderr,
                                        tail="all", since=0, until=0, timestamps=False)
         tty = bool(c.config.get("Tty"))
