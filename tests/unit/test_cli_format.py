@@ -191,3 +191,10 @@ def test_inspect_json_is_docker_indented() -> None:
     assert pretty_json([{"A": [], "B": {}, "C": "<&>", "D": [1]}]) == (
         '[\n    {\n        "A": [],\n        "B": {},\n        "C": "\\u003c\\u0026\\u003e",\n'
         '        "D": [\n            1\n        ]\n    }\n]')
+
+
+def test_go_field_names_reach_json_keys() -> None:
+    data = {"Server": {"ApiVersion": "1.44", "Os": "linux"}}
+    template = Template("{{.Server.APIVersion}} {{.Server.ApiVersion}} {{.Server.Os}}")
+    assert template.execute(data) == "1.44 1.44 linux"
+    assert Template("{{.Server.Nope}}").execute(data) == "<no value>"

@@ -432,7 +432,12 @@ class Template:
     def _field(obj: Any, path: list[str], call: bool = True) -> Any:
         for i, name in enumerate(path):
             if isinstance(obj, dict):
-                obj = obj.get(name, MISSING)
+                found = obj.get(name, MISSING)
+                if found is MISSING:  # Docker's Go field beside its JSON key: APIVersion
+                    lower = name.lower()  # for "ApiVersion"
+                    found = next((v for k, v in obj.items()
+                                  if isinstance(k, str) and k.lower() == lower), MISSING)
+                obj = found
             elif obj is MISSING or obj is None:
                 return MISSING
             else:
