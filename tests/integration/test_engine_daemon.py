@@ -179,3 +179,27 @@ def test_sizes_info_and_graph_driver_fields(ketchd: Ketchd) -> None:
         assert info["ContainersRunning"] == 1 and info["SystemTime"].startswith("20")
     finally:
         docker(ketchd, "rm", "-f", "writer")
+
+
+def test_stop_uses_the_containers_stop_timeout(ketchd: Ketchd) -> None:
+    # sh as pid 1 ignores SIGTERM: stop waits the grace period, then kills
+    assert docker(ketchd, "run", "-d", "--name", "patient", "--stop-timeout", "1",
+                  "busybox", "sleep", "100").returncode == 0
+    began = time.monotonic()
+    assert docker(ketchd, "stop", "patient").returncode == 0
+    assert 0.8 < time.monotonic() - began < 5  # not Docker's default 10 s
+    state = json.loads(docker(ketchd, "inspect", "patient").stdout)[0]["State"]
+    assert (state["Status"], state["ExitCode"]) == ("exited", 137)
+    docker(ketchd, "rm", "patient")
+
+
+def test_stop_sends_the_containers_stop_signal(ketchd: Ketchd) -> None:
+    assert docker(ketchd, "run", "-d", "--name", "usr1", "--stop-signal", "SIGUSR1", "busybox",
+                  "sh", "-c", "trap 'exit 5' USR1; sleep 100 & wait").returncode == 0
+    time.sleep(0.3)  # the trap is set
+    assert docker(ketchd, "stop", "usr1").returncode == 0
+    state = json.loads(docker(ketchd, "inspect", "usr1").stdout)[0]
+    assert (state["Config"]["StopSignal"], state["State"]["ExitCode"]) == ("SIGUSR1", 5)
+    bad = docker(ketchd, "create", "--stop-signal", "SIGNOPE", "busybox", "true")
+    assert bad.returncode != 0 and "Invalid signal: SIGNOPE" in bad.stderr
+    docker(ketchd, "rm", "usr1")

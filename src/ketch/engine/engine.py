@@ -252,6 +252,12 @@ class Engine:
             "OnBuild": None,
             "Labels": {**(image_cfg.get("Labels") or {}), **(body.get("Labels") or {})},
         }
+        stop_signal = body.get("StopSignal") or image_cfg.get("StopSignal")
+        if stop_signal:  # Docker leaves both out of Config when unset
+            _signal_number(stop_signal)  # an unknown name fails the create, not the stop
+            config["StopSignal"] = stop_signal
+        if body.get("StopTimeout") is not None:
+            config["StopTimeout"] = body["StopTimeout"]
         args = list(config["Entrypoint"] or []) + list(config["Cmd"] or [])
         if not args:
             raise InvalidParameter("no command specified")
@@ -430,6 +436,8 @@ class Engine:
         if not c.running:
             raise NotModified("container already stopped")
         stop_signal = _signal_number(sig or c.config.get("StopSignal") or "SIGTERM")
+        if timeout is None:  # the container's own --stop-timeout, else Docker's 10 s
+            timeout = c.config.get("StopTimeout")
         grace = 10 if timeout is None else timeout
         waiter = self._exit_future(c.id)
         try:
