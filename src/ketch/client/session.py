@@ -81,7 +81,6 @@ class Session:
         # DOCKER_API_VERSION pins the version, as it does for the docker CLI
         self._version = version or getenv("DOCKER_API_VERSION") or None
         self._idle: list[Connection] = []
-        self.ping_headers: dict[str, str] = {}
 
     # -- connections ---------------------------------------------------------------------
     def connect(self) -> Connection:
@@ -116,7 +115,6 @@ class Session:
             resp = self._exchange("GET", "/_ping")
         if resp.status >= 400:
             raise APIError(resp.status, error_message(resp.status, resp.body))
-        self.ping_headers = resp.headers
         return resp.headers
 
     @property
