@@ -30,16 +30,19 @@ fi
 # what they need (ketch itself, and last libseccomp's binding). ketchd keeps pip's.
 "$VENV/bin/python3" - "$VENV/bin" <<'PY'
 import os, sys
-import ketch, seccomp
+import ketch, seccomp, zstandard
 package = os.path.dirname(os.path.dirname(ketch.__file__))
 binding = os.path.dirname(seccomp.__file__)  # last: the standard library comes first
-for name, module in (("ketch-runtime", "ketch.runtime.cli"), ("ketch", "ketch.cli.main")):
+packages = os.path.dirname(os.path.dirname(zstandard.__file__))  # the venv's, for `cp`
+for name, module, extra in (("ketch-runtime", "ketch.runtime.cli", []),
+                            ("ketch", "ketch.cli.main", [packages])):
     path = os.path.join(sys.argv[1], name)
     with open(path, "w") as f:
         f.write(f"#!{sys.executable} -IS\n"
                 "import sys\n"
                 f"sys.path.insert(0, {package!r})\n"
                 f"sys.path.append({binding!r})\n"
+                + "".join(f"sys.path.append({p!r})\n" for p in extra) +
                 f"from {module} import main\n"
                 "main()\n")
     os.chmod(path, 0o755)

@@ -193,14 +193,19 @@ def main() -> int:
             print(row)
         print("(times in ms; ratio = ketch / docker)")
     finally:
-        for engine in engines:
-            _stop(engine)
-        for top in tops:
-            for line in reversed(Path("/proc/self/mountinfo").read_text().splitlines()):
-                if line.split()[4].startswith(str(top)):
-                    subprocess.run(["umount", "-l", line.split()[4]], check=False)
-            shutil.rmtree(top, ignore_errors=True)
+        teardown(engines, tops)
     return 0
+
+
+def teardown(engines: list[Engine], tops: list[Path]) -> None:
+    """Stop the engines (by pid) and remove their directories, unmounting what is left."""
+    for engine in engines:
+        _stop(engine)
+    for top in tops:
+        for line in reversed(Path("/proc/self/mountinfo").read_text().splitlines()):
+            if line.split()[4].startswith(str(top)):
+                subprocess.run(["umount", "-l", line.split()[4]], check=False)
+        shutil.rmtree(top, ignore_errors=True)
 
 
 def _stop(engine: Engine) -> None:

@@ -127,7 +127,8 @@ def test_racing_lifecycle_calls_leave_nothing_behind(ketchd: Ketchd) -> None:
                  for verb in (["stop", "-t", "1"], ["kill"], ["restart", "-t", "0"],
                               ["rm", "-f"])]
         errors = [p.communicate(timeout=60)[1] for p in procs]
-        assert not [e for e in errors if "internal error" in e or "500" in e]
+        # (an unexpected exception answers 500 "internal error: ..."; IDs may hold "500")
+        assert not [e for e in errors if "internal error" in e]
         # a restart in flight finishes before the rm -f (which then kills it) or finds
         # the container gone
         assert docker(ketchd, "ps", "-aq").stdout.split() == []

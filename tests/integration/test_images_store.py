@@ -83,7 +83,7 @@ def _layered(store: ImageStore, *layers: bytes, reference: str | None = None) ->
     parent = None
     diff_ids = []
     for data in layers:
-        layer = store.layers.commit(store.layers.extract(io.BytesIO(data), parent))
+        layer = store.layers.commit(store.layers.extract(io.BytesIO(data)), parent)
         parent = layer.chain_id
         diff_ids.append(layer.diff_id)
     config = {"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
@@ -141,7 +141,8 @@ def test_lookups_like_docker(store: ImageStore, busybox_tar: Path) -> None:
     assert str(caught.value) == f"No such image: sha256:{'0' * 64}"
     with pytest.raises(InvalidParameter) as invalid:
         store.get("BusyBox")
-    assert str(invalid.value) == "invalid reference format: repository name must be lowercase"
+    assert str(invalid.value) == ("invalid reference format: repository name (library/BusyBox) "
+                                  "must be lowercase")
 
 
 def test_a_second_store_sees_changes_made_by_another(store: ImageStore, root: Path,

@@ -18,14 +18,14 @@ BUSYBOX_TAR = Path(os.environ.get("KETCH_BASE_IMAGES", "/var/cache/ketch/base"))
 
 
 class Ketchd:
-    def __init__(self, top: Path) -> None:
+    def __init__(self, top: Path, config: dict[str, object] | None = None) -> None:
         self.top = top
         self.data_root = top / "data"
         self.exec_root = top / "exec"
         self.socket = top / "ketch.sock"
         self.log = top / "ketchd.log"
         self.config = top / "daemon.json"
-        self.config.write_text("{}")
+        self.config.write_text(json.dumps(config or {}))  # daemon.json settings
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -124,10 +124,11 @@ def api(ketchd: Ketchd, method: str, path: str, body: bytes = b"",
 
 
 @contextmanager
-def running_ketchd(top: Path, busybox: bool = True) -> Iterator[Ketchd]:
-    """A private ketchd in `top` (with busybox:latest imported unless told not to),
-    stopped and cleaned up afterwards."""
-    daemon = Ketchd(top)
+def running_ketchd(top: Path, busybox: bool = True,
+                   config: dict[str, object] | None = None) -> Iterator[Ketchd]:
+    """A private ketchd in `top` (with busybox:latest imported unless told not to, and
+    config as its daemon.json), stopped and cleaned up afterwards."""
+    daemon = Ketchd(top, config)
     daemon.start()
     try:
         if busybox:

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from ketch.errors import InvalidParameter, KetchError
-from ketch.images.apply import Limits, apply_layer
+from ketch.util.tarball.extract import Limits, apply_layer
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="needs root")
@@ -229,7 +229,7 @@ def test_attributes_modes_mtimes_hardlinks_and_diff_id(tmp_path: Path) -> None:
 
 
 def test_layer_size_counts_content_once(tmp_path: Path) -> None:
-    from ketch.images.apply import apply_layer as apply_
+    from ketch.util.tarball.extract import apply_layer as apply_
 
     data = make_tar(entry("a", data=b"x" * 100), entry("b", tarfile.LNKTYPE, linkname="a"),
                     entry("c", tarfile.SYMTYPE, linkname="abc"))
@@ -259,7 +259,7 @@ def test_device_nodes_are_skipped_when_not_root() -> None:
         layer.mkdir()
         os.chown(layer, 65534, 65534)
         script = (
-            "import sys; from ketch.images.apply import apply_layer; "
+            "import sys; from ketch.util.tarball.extract import apply_layer; "
             "apply_layer(sys.stdin.buffer, sys.argv[1])"
         )
         src = Path(__file__).resolve().parents[2] / "src"

@@ -2,9 +2,11 @@
 
     ketchd [-H unix:///run/ketch/ketch.sock] [--data-root /var/lib/ketch]
            [--exec-root /run/ketch] [--config-file /etc/ketch/daemon.json]
+           [-s overlay2|vfs]
 
 Options come from the config file first (the same keys as Docker's daemon.json:
-"hosts", "data-root", "exec-root"), then from the command line.
+"hosts", "data-root", "exec-root", "storage-driver"), then from the command line.
+Without a storage driver, overlay2 is used where overlayfs works, else vfs (copies).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import sys
 from ketch import __version__
 
 DEFAULTS = {"hosts": ["unix:///run/ketch/ketch.sock"], "data-root": "/var/lib/ketch",
-            "exec-root": "/run/ketch"}
+            "exec-root": "/run/ketch", "storage-driver": ""}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -27,6 +29,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--data-root", help="where images and containers live")
     parser.add_argument("--exec-root", help="where runtime state lives")
     parser.add_argument("--config-file", default="/etc/ketch/daemon.json")
+    parser.add_argument("-s", "--storage-driver", help="overlay2 or vfs")
     parser.add_argument("-v", "--version", action="store_true")
     return parser.parse_args(argv)
 
@@ -67,13 +70,16 @@ def main(argv: list[str] | None = None) -> None:
     socket_path = str(hosts[0]).removeprefix("unix://")
     data_root = os.path.abspath(str(args.data_root or settings["data-root"]))
     exec_root = os.path.abspath(str(args.exec_root or settings["exec-root"]))
+    storage_driver = args.storage_driver or settings["storage-driver"]
+    if not isinstance(storage_driver, str):
+        raise SystemExit("ketchd: \"storage-driver\" must be a string")
     if os.geteuid() != 0:
         raise SystemExit("ketchd: must run as root")
     from ketch.api.server import serve
     from ketch.engine.engine import Engine
     from ketch.errors import KetchError
     try:
-        asyncio.run(serve(Engine(data_root, exec_root), socket_path))
+        asyncio.run(serve(Engine(data_root, exec_root, storage_driver or None), socket_path))
     except KetchError as e:
         raise SystemExit(f"ketchd: {e}") from None
     except KeyboardInterrupt:

@@ -1,18 +1,28 @@
-"""Image routes of the Engine API: list, inspect, import (images/create?fromSrc), tag, remove."""
+"""Image routes of the Engine API: list, inspect, import (images/create?fromSrc), save
+(images/get), load, tag, remove."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
-import tempfile
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
-from ketch.api.routing import Handler, json_response, query_filters, versioned
+from ketch.api.images_admin import api_version, shape_summary
+from ketch.api.routing import (
+    Handler,
+    RequestBody,
+    json_response,
+    query_filters,
+    stream_from_thread,
+    versioned,
+)
 from ketch.errors import InvalidParameter, NotFound
 from ketch.images.listing import select
+from ketch.images.usage import layer_sizes, shared_sizes
 
 routes = web.RouteTableDef()
 SPOOL_CHUNK = 1 << 20
@@ -32,7 +42,77 @@ async def image_list(request: web.Request) -> web.Response:
     # inline: configs are cached and the rest is a listdir and a stat (~20 us); a thread
     # hand-off would cost more than the work (~1 ms on an idle daemon)
     store = _engine(request).images
-    return json_response(select(store.list(), query_filters(request), store.get))
+    images = store.list()
+    found = select(images, query_filters(request), store.get)
+    version = api_version(request)
+    shared_size = (request.query.get("shared-size") or "").strip().lower()
+    if version >= (1, 42) and shared_size not in ("", "0", "no", "false", "none"):
+        # shared among the listed images only, as Docker counts it
+        listed = {s["Id"] for s in found}
+        chosen = [i for i in images if i.id in listed]
+        shared = shared_sizes(chosen, layer_sizes(store, chosen))
+        for summary in found:
+            summary["SharedSize"] = shared[summary["Id"]]
+    return json_response([shape_summary(s, version) for s in found])
+
+
+@_route("GET", "/images/get")
+async def images_save(request: web.Request) -> web.StreamResponse:
+    return await _save(request, request.query.getall("names", []))
+
+
+@_route("GET", "/images/{name:.+}/get")
+async def image_save(request: web.Request) -> web.StreamResponse:
+    return await _save(request, [request.match_info["name"]])
+
+
+async def _save(request: web.Request, names: list[str]) -> web.StreamResponse:
+    from ketch.images.save import save
+
+    if not names:
+        raise InvalidParameter("no images to save")
+    write = await asyncio.to_thread(save, _engine(request).images, names)
+    response = web.StreamResponse(headers={"Content-Type": "application/x-tar"})
+    return await stream_from_thread(request, response, write)
+
+
+@_route("POST", "/images/load")
+async def image_load(request: web.Request) -> web.StreamResponse:
+    from ketch.images.load import load
+
+    quiet = (request.query.get("quiet") or "").lower() in ("1", "true")
+    body = io.BufferedReader(RequestBody(request, asyncio.get_running_loop()), SPOOL_CHUNK)
+    lines = await asyncio.to_thread(load, _engine(request).images, body)
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await response.prepare(request)
+    for line in lines:
+        if not quiet or line.startswith("Loaded image"):
+            await response.write(json.dumps({"stream": line + "\n"}).encode() + b"\n")
+    await response.write_eof()
+    return response
+
+
+@_route("POST", "/commit")
+async def commit(request: web.Request) -> web.Response:
+    ref = request.query.get("container") or ""
+    if not ref:
+        raise InvalidParameter("a container is required")
+    raw = await request.read()
+    try:
+        config = json.loads(raw) if raw.strip() else None
+    except ValueError as e:
+        raise InvalidParameter(f"invalid JSON: {e}") from None
+    if config is not None and not isinstance(config, dict):
+        raise InvalidParameter("invalid JSON: the config must be an object")
+    repo = request.query.get("repo") or ""
+    tag = request.query.get("tag") or ""
+    image = await _engine(request).commit(
+        ref, reference=(f"{repo}:{tag}" if tag else repo) or None,
+        comment=request.query.get("comment") or "",
+        author=request.query.get("author") or "",
+        pause=(request.query.get("pause") or "1").lower() not in ("0", "false"),
+        changes=request.query.getall("changes", []), config=config)
+    return json_response({"Id": image.id}, status=201)
 
 
 @_route("GET", "/images/{name:.+}/json")
@@ -57,14 +137,11 @@ async def image_create(request: web.Request) -> web.StreamResponse:
     tag = request.query.get("tag") or ""
     reference = f"{repo}:{tag}" if repo and tag else (repo or None)
     changes = request.query.getall("changes", [])
-    message = request.query.get("message", "")
+    message = request.query.get("message") or f"Imported from {source}"  # as Docker's router
     engine = _engine(request)
-    with tempfile.TemporaryFile(dir=engine.data_root) as spool:
-        while chunk := await request.content.read(SPOOL_CHUNK):
-            spool.write(chunk)
-        spool.seek(0)
-        image = await asyncio.to_thread(engine.images.import_tar, spool, reference=reference,
-                                        changes=changes, message=message)
+    body = io.BufferedReader(RequestBody(request, asyncio.get_running_loop()), SPOOL_CHUNK)
+    image = await asyncio.to_thread(engine.images.import_tar, body, reference=reference,
+                                    changes=changes, message=message)
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     await response.prepare(request)
     await response.write(json.dumps({"status": image.id}).encode() + b"\n")
@@ -77,9 +154,10 @@ async def image_tag(request: web.Request) -> web.Response:
     repo = request.query.get("repo") or ""
     if not repo:
         raise InvalidParameter("repository name must have at least one component")
-    tag = request.query.get("tag") or "latest"
+    from ketch.images.reference import repo_tag
+
     await asyncio.to_thread(_engine(request).images.tag, request.match_info["name"],
-                            f"{repo}:{tag}")
+                            repo_tag(repo, request.query.get("tag") or ""))
     return web.Response(status=201)
 
 

@@ -1,14 +1,19 @@
-"""Shared by the route modules: versioned paths (unversioned and /vX.Y/path) and JSON."""
+"""Shared by the route modules: versioned paths (unversioned and /vX.Y/path), JSON, and
+streams between the event loop and the worker threads that read and write archives."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aiohttp import web
 
 from ketch.errors import InvalidParameter
+from ketch.util.threads import run_blocking
 
 Handler = TypeVar("Handler", bound=Callable[[web.Request], Awaitable[web.StreamResponse]])
 
@@ -49,3 +54,46 @@ def query_filters(request: web.Request) -> dict[str, list[str]]:
         else:  # Docker reads only these two forms
             raise InvalidParameter(f"invalid filter '{key}': must be an object or a list")
     return out
+
+
+class RequestBody(io.RawIOBase):
+    """A request body as a blocking file for a worker thread: each read waits for the
+    event loop to receive the bytes, so nothing is spooled and a slow sender is fine."""
+
+    def __init__(self, request: web.Request, loop: asyncio.AbstractEventLoop) -> None:
+        self._content = request.content
+        self._loop = loop
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        future = asyncio.run_coroutine_threadsafe(self._content.read(len(view)), self._loop)
+        data = future.result()
+        view[: len(data)] = data
+        return len(data)
+
+
+async def stream_from_thread(request: web.Request, response: web.StreamResponse,
+                             produce: Callable[[Callable[[bytes], object]], object]
+                             ) -> web.StreamResponse:
+    """Run produce(write) in a worker thread, sending what it writes as the response body;
+    write blocks while the client is slow (backpressure), and raises once it has gone."""
+    loop = asyncio.get_running_loop()
+    await response.prepare(request)
+
+    def write(data: bytes) -> None:
+        asyncio.run_coroutine_threadsafe(response.write(data), loop).result()
+
+    try:
+        await run_blocking(produce, write)
+        await response.write_eof()
+    except ConnectionError:
+        pass  # the client left (clients stop reading at a tar's end marker): done
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # the headers are gone: a cut stream is all the client can learn
+        logging.getLogger("ketchd").exception("stream failed")
+        raise ConnectionResetError("stream failed") from None
+    return response

@@ -453,6 +453,12 @@ def make_app(engine: Engine) -> web.Application:
     app.add_routes(routes)
     from ketch.api import images as image_routes
     app.add_routes(image_routes.routes)
+    from ketch.api import archive as archive_routes
+    app.add_routes(archive_routes.routes)
+    from ketch.api import changes as change_routes
+    app.add_routes(change_routes.routes)
+    from ketch.api import images_admin
+    app.add_routes(images_admin.routes)
     app.on_response_prepare.append(_headers)
     return app
 

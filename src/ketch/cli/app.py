@@ -25,12 +25,21 @@ COMMANDS: dict[str, str] = {
     "wait": "lifecycle:WAIT",
     "ps": "ps:PS",
     "logs": "logs:LOGS",
+    "cp": "cp:CP",
+    "export": "cp:EXPORT",
     "inspect": "inspect:INSPECT",
+    "diff": "diff:DIFF",
     "exec": "exec:EXEC",
     "images": "images:IMAGES",
     "import": "images:IMPORT",
     "tag": "images:TAG",
     "rmi": "images:RMI",
+    "history": "history:HISTORY",
+    "image prune": "prune:IMAGE_PRUNE",  # reached as `ketch image prune` only
+    "system df": "df:DF",  # reached as `ketch system df` only
+    "save": "saveload:SAVE",
+    "load": "saveload:LOAD",
+    "commit": "saveload:COMMIT",
     "bootstrap": "bootstrap:BOOTSTRAP",
     "version": "system:VERSION",
     "info": "system:INFO",
@@ -40,10 +49,13 @@ COMMANDS: dict[str, str] = {
 GROUPS: dict[str, dict[str, str]] = {
     "container": {"ls": "ps", "list": "ps", "ps": "ps", "remove": "rm",
                   **{v: v for v in ("run", "create", "start", "stop", "restart", "kill", "rm",
-                                    "rename", "wait", "logs", "inspect", "exec")}},
+                                    "rename", "wait", "logs", "inspect", "exec", "diff",
+                                    "cp", "export", "commit")}},
     "image": {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi",
-              "import": "import", "tag": "tag", "inspect": "inspect"},
-    "system": {"info": "info"},
+              "import": "import", "tag": "tag", "inspect": "inspect",
+              "history": "history", "prune": "image prune",
+              "save": "save", "load": "load"},
+    "system": {"info": "info", "df": "system df"},
 }
 
 GLOBAL_FLAGS = (
@@ -66,7 +78,7 @@ def load(name: str) -> Command:
 def main_help() -> str:
     lines = ["", "Usage:  ketch [OPTIONS] COMMAND", "",
              "A self-sufficient runtime for containers (Docker-compatible)", "", "Commands:"]
-    lines += [f"  {name}" for name in sorted(COMMANDS)]
+    lines += [f"  {name}" for name in sorted(COMMANDS) if " " not in name]
     lines += ["", "Run 'ketch COMMAND --help' for more information on a command.", ""]
     return "\n".join(lines)
 

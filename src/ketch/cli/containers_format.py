@@ -96,8 +96,8 @@ class ContainerRow:
     @property
     def Size(self) -> str:
         rw, root = self._c.get("SizeRw", 0) or 0, self._c.get("SizeRootFs", 0) or 0
-        if not rw and not root:
-            return "0B"
+        if root <= 0:  # df -v shows no virtual size
+            return human_size(rw)
         return f"{human_size(rw)} (virtual {human_size(root)})"
 
     @property

@@ -72,19 +72,19 @@ class ImageRow:
 
     @property
     def VirtualSize(self) -> str:
-        return human_size(float(self._i.get("VirtualSize", self._i.get("Size", 0)) or 0))
+        return human_size(float(self._i.get("VirtualSize", self._i.get("Size", 0)) or 0), 4)
 
     @property
     def SharedSize(self) -> str:
         shared = self._i.get("SharedSize", -1)
-        return "N/A" if shared is None or shared < 0 else human_size(float(shared))
+        return "N/A" if shared is None or shared < 0 else human_size(float(shared), 4)
 
     @property
     def UniqueSize(self) -> str:
         shared = self._i.get("SharedSize", -1)
         if shared is None or shared < 0:
             return "N/A"
-        return human_size(float(self._i.get("Size", 0) or 0) - float(shared))
+        return human_size(float(self._i.get("Size", 0) or 0) - float(shared), 4)
 
     @property
     def Containers(self) -> str:

@@ -12,7 +12,7 @@ from ketch.util import jsonio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
     from typing import Any, BinaryIO
 
     from ketch.client.hijack import HijackedStream
@@ -96,6 +96,11 @@ class Client(Session):
     def resize(self, ref: str, height: int, width: int) -> None:
         self.request("POST", f"/containers/{ref}/resize", {"h": height, "w": width})
 
+    def changes(self, ref: str) -> list[dict[str, Any]]:
+        """`GET /containers/{id}/changes`: [{"Path": "/etc", "Kind": 0}, ...] (0 changed,
+        1 added, 2 deleted); [] when nothing changed (the daemon says null)."""
+        return list(self.json("GET", f"/containers/{ref}/changes") or [])
+
     def wait(self, ref: str, condition: str | None = None) -> WaitHandle:
         """Start waiting (headers come at once); read the exit status with `.result()`."""
         return WaitHandle(self.stream("POST", f"/containers/{ref}/wait",
@@ -163,6 +168,28 @@ class Client(Session):
         resp = self._multi_stream("POST", "/images/create", query, source)
         return self._json_body(resp)
 
+    def commit(self, container: str, repo: str | None = None, tag: str | None = None,
+               comment: str | None = None, author: str | None = None, pause: bool = True,
+               changes: list[str] | None = None) -> dict[str, Any]:
+        query: list[tuple[str, QueryValue]] = [("changes", c) for c in changes or []]
+        query += [("author", author), ("comment", comment), ("container", container),
+                  ("pause", pause), ("repo", repo), ("tag", tag)]
+        resp = self._multi_stream("POST", "/commit", query, None)
+        try:
+            return dict(jsonio.loads(resp.read()))
+        finally:
+            resp.conn.close()
+
+    def save(self, names: list[str]) -> Response:
+        """`GET /images/get?names=...`: the archive as a response to read with
+        iter_chunks(); close it with `resp.conn.close()`."""
+        return self._multi_stream("GET", "/images/get", [("names", n) for n in names], None)
+
+    def load(self, source: BinaryIO, quiet: bool = False) -> Iterator[dict[str, Any]]:
+        """`POST /images/load` with the archive as the body; yields the JSON messages."""
+        resp = self._multi_stream("POST", "/images/load", [("quiet", quiet or None)], source)
+        return self._json_body(resp)
+
     def pull(self, image: str, tag: str | None = None,
              platform: str | None = None) -> Iterator[dict[str, Any]]:
         """`POST /images/create?fromImage=` (a registry pull); yields progress objects."""
@@ -191,3 +218,87 @@ class Client(Session):
             yield from json_lines(resp.iter_chunks())
         finally:
             resp.conn.close()
+
+    # -- image history, prune, disk usage -------------------------------------------------
+    def image_history(self, ref: str) -> list[dict[str, Any]]:
+        return list(self.json("GET", f"/images/{ref}/history") or [])
+
+    def prune_images(self, filters: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
+        """`POST /images/prune`: {"ImagesDeleted": [...] or None, "SpaceReclaimed": n}."""
+        return dict(self.json("POST", "/images/prune", {"filters": filters_json(filters)}))
+
+    def disk_usage(self) -> dict[str, Any]:
+        """`GET /system/df`."""
+        return dict(self.json("GET", "/system/df"))
+
+    # -- archives: cp, export -------------------------------------------------------------
+    def stat_path(self, ref: str, path: str) -> dict[str, Any]:
+        """`HEAD /containers/{id}/archive`: the path's ContainerPathStat (from the header;
+        a HEAD has no body, so an error says only its status)."""
+        resp = self.request("HEAD", f"/containers/{ref}/archive", {"path": path})
+        return self._path_stat(resp.headers)
+
+    def get_archive(self, ref: str, path: str) -> tuple[Response, dict[str, Any]]:
+        """`GET /containers/{id}/archive`: the tar (read with iter_chunks(), then
+        `resp.conn.close()`) and the path's stat."""
+        resp = self.stream("GET", f"/containers/{ref}/archive", {"path": path})
+        return resp, self._path_stat(resp.headers)
+
+    def put_archive(self, ref: str, path: str,
+                    body: BinaryIO | Callable[[Callable[[bytes], None]], object], *,
+                    no_overwrite_dir_nondir: bool = True, copy_uid_gid: bool = False) -> None:
+        """`PUT /containers/{id}/archive`: a tar extracted into the directory path. body is
+        a reader, or a function that writes the tar to the sink it is given (sent chunked
+        as it comes). A daemon that answers before taking it all is heard, not reset."""
+        from ketch.client.errors import APIError, DaemonUnavailable
+        from ketch.client.session import error_message
+
+        target = self.target(f"/containers/{ref}/archive",
+                             {"copyUIDGID": copy_uid_gid or None,
+                              "noOverwriteDirNonDir": no_overwrite_dir_nondir or None,
+                              "path": path})
+        conn = self.connect()
+        try:
+            conn.send("PUT", target, {"Content-Type": "application/x-tar",
+                                      "Transfer-Encoding": "chunked"})
+
+            def sink(chunk: bytes) -> None:
+                if chunk:
+                    conn.sock.sendall(b"%x\r\n" % len(chunk))
+                    conn.sock.sendall(chunk)
+                    conn.sock.sendall(b"\r\n")
+
+            try:
+                if callable(body):
+                    body(sink)
+                else:
+                    while block := body.read(1 << 16):
+                        sink(block)
+                conn.sock.sendall(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the daemon gave up on the body: its answer says why
+            resp = conn.read_response("PUT")
+            data = resp.read()
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise DaemonUnavailable(self.host) from exc
+        finally:
+            conn.close()
+        if resp.status >= 400:
+            raise APIError(resp.status, error_message(resp.status, data))
+
+    def export(self, ref: str) -> Response:
+        """`GET /containers/{id}/export`: the root filesystem as a tar, to read with
+        iter_chunks(); close it with `resp.conn.close()`."""
+        return self.stream("GET", f"/containers/{ref}/export")
+
+    @staticmethod
+    def _path_stat(headers: Mapping[str, str]) -> dict[str, Any]:
+        """The X-Docker-Container-Path-Stat header: base64 of the ContainerPathStat JSON."""
+        import base64
+
+        raw = headers.get("x-docker-container-path-stat", "")
+        try:
+            doc = jsonio.loads(base64.b64decode(raw).decode()) if raw else {}
+        except ValueError:
+            doc = {}
+        return doc if isinstance(doc, dict) else {}

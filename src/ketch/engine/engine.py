@@ -15,7 +15,7 @@ import shutil
 import signal
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ketch.engine import logs as logfile
 from ketch.engine import system
@@ -35,6 +35,9 @@ from ketch.errors import Conflict, InvalidParameter, KetchError, NotFound, NotMo
 from ketch.runtime.state import write_atomic
 from ketch.util.humanize import human_duration
 
+if TYPE_CHECKING:
+    from ketch.images import Image
+
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
@@ -53,7 +56,8 @@ def parse_time(stamp: str) -> float:
 
 
 class Engine:
-    def __init__(self, data_root: str, exec_root: str) -> None:
+    def __init__(self, data_root: str, exec_root: str,
+                 storage_driver: str | None = None) -> None:
         from ketch.images import ImageStore, Snapshotter
 
         self.data_root = data_root
@@ -62,7 +66,7 @@ class Engine:
         os.makedirs(exec_root, mode=0o711, exist_ok=True)
         self.containers = ContainerStore(data_root)
         self.images = ImageStore(data_root)
-        self.snapshots = Snapshotter(data_root)
+        self.snapshots = Snapshotter(data_root, storage_driver)
         self.supervisor = SupervisorClient(exec_root, os.path.join(exec_root, "runtime"))
         self.exit_waiters: dict[str, list[asyncio.Future[int]]] = {}
         self.remove_waiters: dict[str, list[asyncio.Future[None]]] = {}
@@ -209,11 +213,9 @@ class Engine:
             record = self._record(cid, name, body, host, image)
             c = Container(record, directory)
             self._write_etc_files(c)
-            rootfs = await asyncio.to_thread(self.snapshots.prepare, cid, image)
-            upper = self.snapshots.upper(cid)
-            record["GraphDriver"]["Data"] = {
-                "LowerDir": ":".join(reversed(image.layers)), "MergedDir": rootfs,
-                "UpperDir": upper, "WorkDir": os.path.join(os.path.dirname(upper), "work")}
+            await asyncio.to_thread(self.snapshots.prepare, cid, image)
+            record["Driver"] = self.snapshots.driver
+            record["GraphDriver"] = self.snapshots.graph_driver(cid, image)
             c.save()
         except BaseException:
             self.containers.release_name(name)
@@ -372,7 +374,7 @@ class Engine:
             image, image_config = None, {}  # record has the image's defaults already
         if not self.snapshots.mounted(c.id):
             await asyncio.to_thread(self.snapshots.mount, c.id, image)
-        rootfs = c.record["GraphDriver"]["Data"].get("MergedDir")
+        rootfs = self.snapshots.path(c.id)
         try:
             spec = build_spec(c.record, image_config, rootfs, c.dir)
         except KetchError as e:
@@ -602,6 +604,15 @@ class Engine:
 
     # -- list, inspect ----------------------------------------------------------------
 
+    async def commit(self, ref: str, **options: Any) -> Image:
+        """`docker commit` (options: see ketch.engine.commit.commit), not racing a start or
+        a removal of the container."""
+        from ketch.engine.commit import commit
+
+        c = self.containers.get(ref)
+        async with self._lock(c.id):
+            return await asyncio.to_thread(commit, self, c, **options)
+
     def inspect(self, ref: str, size: bool = False) -> dict[str, Any]:
         c = self.containers.get(ref)
         return {**c.record, **self._sizes(c)} if size else c.record
@@ -614,7 +625,9 @@ class Engine:
                 continue
             if not _matches(c, filters):
                 continue
-            found.append({**summary(c), **self._sizes(c)} if size else summary(c))
+            # the list leaves out a size of 0, as Docker's omitempty does (inspect keeps it)
+            sizes = {k: v for k, v in self._sizes(c).items() if v} if size else {}
+            found.append({**summary(c), **sizes})
             if 0 < limit <= len(found):
                 break
         return found
@@ -635,7 +648,8 @@ class Engine:
     def info(self) -> dict[str, Any]:
         running = sum(1 for c in self.containers.all() if c.running)
         return system.info(containers=len(self.containers.by_id), running=running,
-                           images=len(self.images.list()), data_root=self.data_root)
+                           images=len(self.images.list()), data_root=self.data_root,
+                           driver=self.snapshots.driver)
 
 
 def _signal_number(sig: str | int) -> int:

@@ -31,13 +31,15 @@ def version() -> dict[str, Any]:
     }
 
 
-def info(*, containers: int, running: int, images: int, data_root: str) -> dict[str, Any]:
+def info(*, containers: int, running: int, images: int, data_root: str,
+         driver: str = "overlay2") -> dict[str, Any]:
     uname = os.uname()
     return {
         "ID": "", "Containers": containers, "ContainersRunning": running,
         "ContainersPaused": 0, "ContainersStopped": containers - running,
-        "Images": images, "Driver": "overlay2",
-        "DriverStatus": [["Backing Filesystem", "extfs"]], "LoggingDriver": "json-file",
+        "Images": images, "Driver": driver,  # vfs has no status lines, as Docker's
+        "DriverStatus": [["Backing Filesystem", "extfs"]] if driver == "overlay2" else None,
+        "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
         "CgroupVersion": "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1",
         "KernelVersion": uname.release, "OperatingSystem": _os_release("PRETTY_NAME", "Linux"),

@@ -4,6 +4,8 @@
                               /diff_id   sha256 of the layer's uncompressed tar
                               /size      bytes of content
                               /parent    chainID of the layer below (absent for a base layer)
+                              /tar-split the layer's tar without file content (tarsplit.py),
+                                         to give back the exact tar for `save` and `push`
 
 A layer is extracted into a private temporary directory and renamed into place only when
 complete, so a failed or interrupted import leaves no layer; identical layers (same chainID)
@@ -12,18 +14,23 @@ are kept once. Deleting renames the layer away first, then removes it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
+import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from ketch.errors import NotFound
-from ketch.images.apply import Limits, apply_layer
 from ketch.images.fsutil import HEX64, fsync_dir, hex_of, pid_alive, remove_tree, syncfs
+from ketch.util.tarball.extract import Limits, Options, apply_layer
+from ketch.util.tarball.split import assemble, length
 
 _TMP = ".tmp-"
 _DEL = ".del-"
+TAR_SPLIT = "tar-split"
 
 
 def chain_id(parent: str | None, diff_id: str) -> str:
@@ -46,15 +53,22 @@ class Layer:
         return os.path.join(self.path, "diff")
 
 
+    def tar(self, sink: Callable[[bytes], object]) -> int:
+        """Write the layer's tar, byte for byte the one it came from; returns its size."""
+        return assemble(os.path.join(self.path, TAR_SPLIT), self.diff, sink, self.diff_id)
+
+    def tar_size(self) -> int:
+        return length(os.path.join(self.path, TAR_SPLIT))
+
+
 @dataclass(frozen=True)
 class PendingLayer:
-    """An extracted layer not yet in the store."""
+    """An extracted layer not yet in the store (a layer is the same whatever its parent;
+    the parent only decides its chainID)."""
 
     tmp: str
-    chain_id: str
     diff_id: str
     size: int
-    parent: str | None
 
 
 class LayerStore:
@@ -97,42 +111,56 @@ class LayerStore:
     def list(self) -> list[str]:
         return [f"sha256:{n}" for n in os.listdir(self.root) if HEX64.fullmatch(n)]
 
-    def extract(self, stream: BinaryIO, parent: str | None = None,
-                limits: Limits | None = None) -> PendingLayer:
-        """Extract a layer tar on top of parent (a chainID) into a temporary directory."""
-        if parent is not None:
-            self.get(parent)
+    def extract(self, stream: BinaryIO, limits: Limits | None = None) -> PendingLayer:
+        """Extract a layer tar (plain or compressed) into a temporary directory."""
         tmp = os.path.join(self.root, f"{_TMP}{os.getpid()}-{secrets.token_hex(6)}")
         os.mkdir(tmp, 0o700)
         try:
             os.mkdir(os.path.join(tmp, "diff"), 0o755)
-            applied = apply_layer(stream, os.path.join(tmp, "diff"), limits)
-            chain = chain_id(parent, applied.diff_id)
-            for name, value in (("diff_id", applied.diff_id), ("size", str(applied.size)),
-                                ("parent", parent)):
-                if value is not None:
-                    with open(os.path.join(tmp, name), "w") as f:
-                        f.write(value)
+            applied = apply_layer(stream, os.path.join(tmp, "diff"), limits,
+                                  Options(tar_split=os.path.join(tmp, TAR_SPLIT)))
+            for name, value in (("diff_id", applied.diff_id), ("size", str(applied.size))):
+                with open(os.path.join(tmp, name), "w") as f:
+                    f.write(value)
             syncfs(tmp)
         except BaseException:
             remove_tree(tmp)
             raise
-        return PendingLayer(tmp, chain, applied.diff_id, applied.size, parent)
+        return PendingLayer(tmp, applied.diff_id, applied.size)
 
-    def commit(self, pending: PendingLayer) -> Layer:
-        """Put an extracted layer in place (or drop it if the same layer is there already)."""
-        final = self.path(pending.chain_id)
+    def commit(self, pending: PendingLayer, parent: str | None = None, *,
+               keep: bool = False) -> Layer:
+        """Put an extracted layer in place on top of parent (a chainID), or drop it if the
+        same layer is there already. keep: the pending layer stays for another commit
+        (the same layer on another parent), so it is copied, not moved."""
+        chain = chain_id(parent, pending.diff_id)
+        final = self.path(chain)
         if os.path.isdir(final):
-            remove_tree(pending.tmp)
+            if not keep:
+                remove_tree(pending.tmp)
+            return self.get(chain)
+        if parent is not None:
+            self.get(parent)
+        source = pending.tmp
+        if keep:
+            source = os.path.join(self.root, f"{_TMP}{os.getpid()}-{secrets.token_hex(6)}")
+            subprocess.run(["cp", "-a", "--", pending.tmp, source], check=True,
+                           stdin=subprocess.DEVNULL)
+        parent_file = os.path.join(source, "parent")
+        if parent is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(parent_file)
         else:
-            try:
-                os.rename(pending.tmp, final)
-            except OSError:
-                if not os.path.isdir(final):
-                    raise
-                remove_tree(pending.tmp)  # another process stored it first
-            fsync_dir(self.root)
-        return self.get(pending.chain_id)
+            with open(parent_file, "w") as f:
+                f.write(parent)
+        try:
+            os.rename(source, final)
+        except OSError:
+            if not os.path.isdir(final):
+                raise
+            remove_tree(source)  # another process stored it first
+        fsync_dir(self.root)
+        return self.get(chain)
 
     def discard(self, pending: PendingLayer) -> None:
         remove_tree(pending.tmp)

@@ -7,28 +7,16 @@ exactly as `docker images` shows them.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from ketch.errors import InvalidParameter
+from ketch.util import reference as grammar
 
-DEFAULT_DOMAIN = "docker.io"
-DEFAULT_TAG = "latest"
-NAME_MAX = 255
-
-_ALNUM = r"[a-z0-9]+"
-_SEPARATOR = r"(?:[._]|__|[-]+)"
-_PATH_COMPONENT = rf"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*"
-_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_HOST = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])"
-_DOMAIN = rf"{_HOST}(?::[0-9]+)?"
-_NAME = rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
-_TAG = r"[\w][\w.-]{0,127}"
-_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9A-Fa-f]{32,}"
-_REFERENCE = re.compile(rf"({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?", re.ASCII)
-ID_HEX = re.compile(r"[a-f0-9]{64}", re.ASCII)
-
-INVALID = "invalid reference format"
+DEFAULT_DOMAIN = grammar.DEFAULT_DOMAIN
+DEFAULT_TAG = grammar.DEFAULT_TAG
+NAME_MAX = grammar.NAME_MAX
+ID_HEX = grammar.IDENTIFIER
+INVALID = grammar.INVALID
 
 
 @dataclass(frozen=True)
@@ -54,18 +42,7 @@ class Reference:
 
 
 def _split_domain(name: str) -> tuple[str, str]:
-    head, sep, rest = name.partition("/")
-    if not sep or (
-        "." not in head and ":" not in head and head != "localhost" and head.lower() == head
-    ):
-        domain, remainder = DEFAULT_DOMAIN, name
-    else:
-        domain, remainder = head, rest
-    if domain == "index.docker.io":
-        domain = DEFAULT_DOMAIN
-    if domain == DEFAULT_DOMAIN and "/" not in remainder:
-        remainder = f"library/{remainder}"
-    return domain, remainder
+    return grammar.split_domain(name)
 
 
 def familiar_name(name: str) -> str:
@@ -86,23 +63,11 @@ def full_name(name: str) -> str:
 
 def parse(text: str) -> Reference:
     """Parse a reference the way `docker` does; InvalidParameter with Docker's wording."""
-    if ID_HEX.fullmatch(text):
-        raise InvalidParameter(
-            f"invalid repository name ({text}), cannot specify 64-byte hexadecimal strings"
-        )
-    match = _REFERENCE.fullmatch(text)
-    if match is None:
-        if text == "":
-            raise InvalidParameter(f"{INVALID}: repository name must have at least one component")
-        if _REFERENCE.fullmatch(text.lower()):
-            raise InvalidParameter(f"{INVALID}: repository name must be lowercase")
-        raise InvalidParameter(INVALID)
-    name, tag, digest = match.group(1), match.group(2) or "", match.group(3) or ""
-    if len(name) > NAME_MAX:
-        raise InvalidParameter(
-            f"{INVALID}: repository name must not be more than {NAME_MAX} characters"
-        )
-    return Reference(familiar_name(name), tag, digest)
+    try:
+        named = grammar.parse_normalized_named(text)
+    except grammar.ReferenceError as e:
+        raise InvalidParameter(str(e)) from None
+    return Reference(named.familiar_name, named.tag, named.digest)
 
 
 def normalize(text: str) -> tuple[str, str]:
@@ -112,5 +77,21 @@ def normalize(text: str) -> tuple[str, str]:
     """
     ref = parse(text)
     if ref.digest:
-        raise InvalidParameter(f"{INVALID}: a digest reference cannot be used as a tag: {text}")
+        raise InvalidParameter("cannot import digest reference")  # the daemon's words
+    if ref.repository == "sha256":  # the reference store's rule: "sha256:<hex>" is an ID
+        raise InvalidParameter("refusing to create an ambiguous tag using digest algorithm "
+                               "as name")
     return ref.repository, ref.tag or DEFAULT_TAG
+
+
+def repo_tag(repo: str, tag: str) -> str:
+    """The API's `repo` and `tag` parameters as one reference, as Docker's RepoTagReference
+    reads them: a tag given apart replaces one in repo; neither means "latest"."""
+    try:
+        named = grammar.parse_normalized_named(repo)
+        if named.digest:
+            raise InvalidParameter("cannot import digest reference")
+        named = grammar.with_tag(named, tag or named.tag or DEFAULT_TAG)
+    except grammar.ReferenceError as e:
+        raise InvalidParameter(str(e)) from None
+    return named.familiar_string()

@@ -1,153 +1,137 @@
-"""Container snapshots: a writable overlayfs layer on top of an image's read-only layers.
+"""Container snapshots: a writable root filesystem for each container, on its image's layers.
 
-    overlay/<key>/upper    the container's changes (overlayfs upperdir)
-                 /work     overlayfs workdir
-                 /merged   the mounted root filesystem the runtime uses
-                 /lower    the image layers (chainIDs, top first) this snapshot stands on
+Two storage drivers behind one interface (snapshotbase.SnapshotDriver):
+    overlay2   overlayfs: the layers shared read-only, one upper directory per container
+    vfs        a full copy of the layers per container, for hosts without overlayfs
 
-The `lower` record lets a snapshot be remounted after a reboot and keeps its layers from
-being deleted while the snapshot exists, even if its image is removed with force.
+The daemon configuration picks one ("storage-driver" in daemon.json); unset, a driver that
+already has snapshots is kept (so containers survive a restart), else overlay2 if an
+overlayfs test mount works on the data root's filesystem, else vfs.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-import re
+import tempfile
+from collections.abc import Callable
+from typing import Any
 
-from ketch.errors import Conflict, HostError, InvalidParameter, NotFound
-from ketch.images.fsutil import atomic_write, hex_of, remove_tree
+from ketch.errors import HostError, InvalidParameter
+from ketch.images.fsutil import remove_tree
 from ketch.images.image import Image
-from ketch.images.mount import is_mountpoint, mount_overlay, unmount
+from ketch.images.mount import mount_overlay, unmount
+from ketch.images.overlay import OverlayDriver
+from ketch.images.snapshotbase import SnapshotDriver, recorded_layers
+from ketch.images.treediff import Change
+from ketch.images.vfs import VfsDriver
 
-_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", re.ASCII)
+DRIVERS: dict[str, type[SnapshotDriver]] = {"overlay2": OverlayDriver, "vfs": VfsDriver}
+log = logging.getLogger("ketchd")
 
 
 def snapshot_layers(data_root: str) -> set[str]:
-    """Every layer chainID some snapshot under data_root stands on."""
-    root = os.path.join(data_root, "overlay")
+    """Every layer chainID some snapshot under data_root (of any driver) stands on."""
     used: set[str] = set()
-    try:
-        keys = os.listdir(root)
-    except FileNotFoundError:
-        return used
-    for key in keys:
+    for driver in DRIVERS.values():
+        root = os.path.join(data_root, driver.directory)
         try:
-            with open(os.path.join(root, key, "lower")) as f:
-                used.update(line.strip() for line in f if line.strip())
-        except (FileNotFoundError, NotADirectoryError):
+            keys = os.listdir(root)
+        except FileNotFoundError:
             continue
+        for key in keys:
+            used.update(recorded_layers(os.path.join(root, key)))
     return used
 
 
-class Snapshotter:
-    def __init__(self, root: str) -> None:
-        self.root = os.path.join(root, "overlay")
-        self._layers = os.path.join(root, "image", "layers")  # where LayerStore keeps them
-        os.makedirs(self.root, mode=0o700, exist_ok=True)
+def overlay_problem(data_root: str) -> str | None:
+    """Why overlayfs cannot hold snapshots under data_root (a test mount), or None."""
+    os.makedirs(data_root, mode=0o711, exist_ok=True)
+    probe = tempfile.mkdtemp(prefix=".overlay-probe-", dir=data_root)
+    try:
+        parts = [os.path.join(probe, name) for name in ("lower", "upper", "work", "merged")]
+        for part in parts:
+            os.mkdir(part, 0o700)
+        try:
+            mount_overlay(parts[3], [parts[0]], parts[1], parts[2])
+        except OSError as e:
+            return str(e)
+        unmount(parts[3])
+        return None
+    finally:
+        remove_tree(probe)
 
-    def _dir(self, key: str) -> str:
-        if not _KEY.fullmatch(key):
-            raise InvalidParameter(f"invalid snapshot key: {key!r}")
-        return os.path.join(self.root, key)
+
+def _has_snapshots(data_root: str, name: str) -> bool:
+    try:
+        return bool(os.listdir(os.path.join(data_root, DRIVERS[name].directory)))
+    except FileNotFoundError:
+        return False
+
+
+def choose_driver(data_root: str, configured: str | None = None) -> str:
+    """The storage driver to use: the configured one (it must work), else see above."""
+    if configured:
+        if configured not in DRIVERS:
+            raise InvalidParameter(f"error initializing graphdriver: driver not supported: "
+                                   f"{configured} (ketch has {', '.join(DRIVERS)})")
+        if configured == "overlay2":
+            problem = overlay_problem(data_root)
+            if problem is not None:
+                raise HostError(f"error initializing graphdriver: overlay2 is not supported "
+                                f"on this host: {problem}")
+        return configured
+    prior = [name for name in DRIVERS if _has_snapshots(data_root, name)]
+    if prior == ["vfs"]:
+        return "vfs"
+    problem = overlay_problem(data_root)
+    if problem is None:
+        return "overlay2"
+    log.warning("overlayfs does not work on %s (%s): using the vfs storage driver, which "
+                "copies each container's layers", data_root, problem)
+    return "vfs"
+
+
+class Snapshotter:
+    """The engine's snapshots, through the chosen driver (see choose_driver)."""
+
+    def __init__(self, root: str, driver: str | None = None) -> None:
+        self.driver = choose_driver(root, driver)
+        self._impl = DRIVERS[self.driver](root)
+        self.root = self._impl.root
 
     def path(self, key: str) -> str:
-        """Where the snapshot is (or will be) mounted: overlay/<key>/merged."""
-        return os.path.join(self._dir(key), "merged")
+        return self._impl.path(key)
 
     def upper(self, key: str) -> str:
-        return os.path.join(self._dir(key), "upper")
+        return self._impl.upper(key)
 
     def exists(self, key: str) -> bool:
-        return os.path.isdir(self._dir(key))
+        return self._impl.exists(key)
 
     def prepare(self, key: str, image: Image) -> str:
-        """Make the writable layer for a new container and mount it; returns the mountpoint."""
-        directory = self._dir(key)
-        if not image.layers:
-            raise InvalidParameter(f"image {image.short_id} has no layers")
-        try:
-            os.mkdir(directory, 0o700)
-        except FileExistsError:
-            raise Conflict(f"snapshot {key} already exists") from None
-        try:
-            top = os.stat(image.layers[-1])
-            upper = os.path.join(directory, "upper")
-            os.mkdir(upper, 0o755)
-            os.chown(upper, top.st_uid, top.st_gid)
-            os.chmod(upper, top.st_mode & 0o7777)
-            os.mkdir(os.path.join(directory, "work"), 0o700)
-            os.mkdir(os.path.join(directory, "merged"), 0o755)
-            atomic_write(os.path.join(directory, "lower"),
-                         "".join(f"{c}\n" for c in reversed(image.chain_ids)).encode())
-            return self.mount(key, image)
-        except BaseException:
-            self.remove(key)
-            raise
+        return self._impl.prepare(key, image)
 
     def mounted(self, key: str) -> bool:
-        return is_mountpoint(self.path(key))
+        return self._impl.mounted(key)
 
     def mount(self, key: str, image: Image | None = None) -> str:
-        """Mount an existing snapshot (again, e.g. after a reboot); returns the mountpoint.
-
-        The layers come from the snapshot's own record, so this works even after its image
-        was removed with force; given an image, it must be the one the snapshot stands on.
-        """
-        directory = self._dir(key)
-        merged = os.path.join(directory, "merged")
-        if not os.path.isdir(merged):
-            raise NotFound(f"no such snapshot: {key}")
-        if self.mounted(key):
-            return merged
-        try:
-            with open(os.path.join(directory, "lower")) as f:
-                recorded = [line.strip() for line in f if line.strip()]  # top first
-        except FileNotFoundError:
-            recorded = []
-        if image is not None and recorded != list(reversed(image.chain_ids)):
-            raise Conflict(f"snapshot {key} does not stand on image {image.short_id}")
-        if not recorded:
-            raise NotFound(f"snapshot {key} has no layers recorded")
-        lowers = [os.path.join(self._layers, hex_of(chain), "diff") for chain in recorded]
-        try:
-            mount_overlay(merged, lowers, os.path.join(directory, "upper"),
-                          os.path.join(directory, "work"))
-        except OSError as e:
-            raise HostError(f"cannot mount the container's root filesystem: {e.strerror}") from e
-        return merged
+        return self._impl.mount(key, image)
 
     def unmount(self, key: str) -> None:
-        merged = self.path(key)
-        for _ in range(8):  # stacked mounts, if something mounted twice
-            if not self.mounted(key):
-                return
-            try:
-                unmount(merged)
-            except OSError as e:
-                raise HostError(f"cannot unmount {merged}: {e.strerror}") from e
-        raise HostError(f"cannot unmount {merged}")
+        self._impl.unmount(key)
 
     def remove(self, key: str) -> None:
-        """Unmount and delete the snapshot (its upper layer is gone for good)."""
-        directory = self._dir(key)
-        if not os.path.isdir(directory):
-            return
-        self.unmount(key)
-        remove_tree(directory)
+        self._impl.remove(key)
 
     def diff_size(self, key: str) -> int:
-        """Bytes the container wrote (its upper layer; hard links counted once)."""
-        seen: set[int] = set()
-        total = 0
-        for top, dirs, files in os.walk(self.upper(key)):
-            for name in files + [d for d in dirs if os.path.islink(os.path.join(top, d))]:
-                try:
-                    st = os.lstat(os.path.join(top, name))
-                except FileNotFoundError:
-                    continue
-                if st.st_nlink > 1:
-                    if st.st_ino in seen:
-                        continue
-                    seen.add(st.st_ino)
-                total += st.st_size
-        return total
+        return self._impl.diff_size(key)
+
+    def changes(self, key: str) -> list[Change]:
+        return self._impl.changes(key)
+
+    def diff_tar(self, key: str, sink: Callable[[bytes], object]) -> None:
+        self._impl.diff_tar(key, sink)
+
+    def graph_driver(self, key: str, image: Image) -> dict[str, Any]:
+        return self._impl.graph_driver(key, image)

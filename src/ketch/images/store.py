@@ -13,6 +13,7 @@ and every file is written atomically, so a crash leaves the old state or the new
 from __future__ import annotations
 
 import builtins
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -22,20 +23,23 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from ketch.errors import Conflict, KetchError, NotFound
-from ketch.images.apply import Limits
 from ketch.images.changes import apply_changes, validate_config
 from ketch.images.fsutil import HEX64, atomic_write, hex_of
 from ketch.images.image import Image, now_rfc3339
-from ketch.images.layers import LayerStore, chain_id
+from ketch.images.layers import LayerStore, PendingLayer, chain_id
 from ketch.images.reference import DEFAULT_TAG, full_name, normalize, parse
 from ketch.images.snapshots import snapshot_layers
+from ketch.util.tarball.extract import Limits
 
 DEFAULT_ROOT = "/var/lib/ketch"
 _FULL_ID = re.compile(r"(?:sha256:)?([a-f0-9]{64})", re.ASCII)
 _ID_PREFIX = re.compile(r"(?:sha256:)?([a-f0-9]+)", re.ASCII)
+# the diffID of a tar with nothing in it (1024 zero bytes), a layer Docker never stores
+EMPTY_LAYER = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
 _GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386",
            "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
 
@@ -49,6 +53,17 @@ InUse = Callable[[str], "ContainerUsing | str | bool | None"]
 def host_architecture() -> str:
     machine = platform.machine()
     return _GOARCH.get(machine, machine)
+
+
+@dataclass
+class PreparedImage:
+    """An image checked and ready to enter the store: its config's exact bytes, its
+    extracted layers (lowest first) and tags."""
+
+    data: bytes
+    config: dict[str, Any]
+    layers: list[PendingLayer]
+    tags: list[tuple[str, str]]
 
 
 class _Tags:
@@ -164,6 +179,14 @@ class ImageStore:
             self._configs[image_id] = config
         return config
 
+    def config_bytes(self, image_id: str) -> bytes:
+        """The image config exactly as stored (its sha256 is the image ID)."""
+        try:
+            with open(os.path.join(self._content, hex_of(image_id)), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            raise NotFound(f"No such image: {image_id}") from None
+
     def _image(self, image_id: str, tags: _Tags) -> Image:
         config = self._config(image_id)
         chains: list[str] = []
@@ -209,6 +232,29 @@ class ImageStore:
         tags = self._read_tags()
         return self._image(self._resolve(ref, tags), tags)
 
+    def references(self, names: builtins.list[str]) -> builtins.list[tuple[Image, str | None]]:
+        """`docker save`'s selection: (image, "repo:tag" or None) for each name; a
+        repository name without a tag stands for all its tags, an ID for the image alone."""
+        tags = self._read_tags()
+        chosen: builtins.list[tuple[Image, str | None]] = []
+        for name in names:
+            named: builtins.list[tuple[str, str | None]] = []
+            if not _FULL_ID.fullmatch(name):
+                parsed = parse(name)
+                if not parsed.tag and not parsed.digest:
+                    repo = tags.repositories.get(parsed.repository, {})
+                    named = [(image_id, ref) for ref, image_id in sorted(repo.items())]
+                elif parsed.tag and not parsed.digest:
+                    found = tags.lookup(parsed.repository, parsed.tag)
+                    if found is not None:
+                        named = [(found, f"{parsed.repository}:{parsed.tag}")]
+            if not named:
+                named = [(self._resolve(name, tags), None)]
+            for image_id, ref in named:
+                if (image_id, ref) not in [(i.id, r) for i, r in chosen]:
+                    chosen.append((self._image(image_id, tags), ref))
+        return chosen
+
     def list(self) -> list[Image]:
         """All images, dangling ones too, newest first."""
         tags = self._read_tags()
@@ -230,13 +276,15 @@ class ImageStore:
             return self._create_locked(config, name, tags)
 
     def _create_locked(self, config: dict[str, Any], name: tuple[str, str] | None,
-                       tags: _Tags) -> Image:
+                       tags: _Tags, data: bytes | None = None) -> Image:
+        """Store config (as data, its exact bytes, when given) and tag it."""
         chain: str | None = None
         for diff_id in config.get("rootfs", {}).get("diff_ids", []):
             chain = chain_id(chain, diff_id)
             if not self.layers.exists(chain):
                 raise NotFound(f"layer does not exist: {chain}")
-        data = json.dumps(config, separators=(",", ":")).encode()
+        if data is None:
+            data = json.dumps(config, separators=(",", ":")).encode()
         image_id = "sha256:" + hashlib.sha256(data).hexdigest()
         path = os.path.join(self._content, hex_of(image_id))
         if not os.path.exists(path):
@@ -261,35 +309,100 @@ class ImageStore:
         created_by: str = "",
     ) -> Image:
         """`docker import`: one layer from a root filesystem tar (plain, gzip, bzip2, xz, zstd)."""
-        name = normalize(reference) if reference else None
         container_config = apply_changes(validate_config(config or {}), changes or [])
-        pending = self.layers.extract(stream, None, self.limits)
         when = created or now_rfc3339()
         history: dict[str, Any] = {"created": when}
         if created_by:
             history["created_by"] = created_by
         if message:
             history["comment"] = message
-        image_config: dict[str, Any] = {"architecture": architecture or host_architecture()}
-        if variant:
-            image_config["variant"] = variant
-        if message:
-            image_config["comment"] = message
-        image_config.update(
-            config=container_config,
-            created=when,
-            history=[history],
-            os=os_name,
-            rootfs={"type": "layers", "diff_ids": [pending.diff_id]},
-        )
+
+        def build(diff_id: str | None) -> dict[str, Any]:
+            image_config: dict[str, Any] = {"architecture": architecture or host_architecture()}
+            if variant:
+                image_config["variant"] = variant
+            if message:
+                image_config["comment"] = message
+            image_config.update(
+                config=container_config,
+                created=when,
+                history=[history],
+                os=os_name,
+                rootfs={"type": "layers", "diff_ids": [diff_id]},
+            )
+            return image_config
+
+        return self.commit_layer(stream, None, build, reference, keep_empty=True)
+
+    def commit_layer(self, stream: BinaryIO, parent: Image | None,
+                     build: Callable[[str | None], dict[str, Any]],
+                     reference: str | None = None, *, keep_empty: bool = False) -> Image:
+        """A new image: parent's layers and the layer tar read from stream, with the
+        config build(diffID) makes. An empty layer is not stored (build gets None) unless
+        keep_empty, as Docker's commit skips it and its import keeps it."""
+        name = normalize(reference) if reference else None
+        pending = self.layers.extract(stream, self.limits)
+        diff_id: str | None = pending.diff_id
+        if diff_id == EMPTY_LAYER and not keep_empty:
+            diff_id = None
+        try:
+            config = build(diff_id)
+        except BaseException:
+            self.layers.discard(pending)
+            raise
         with self._mutating() as tags:
             try:
-                self.layers.commit(pending)
-                return self._create_locked(image_config, name, tags)
+                if diff_id is None:
+                    self.layers.discard(pending)
+                else:
+                    top = parent.chain_ids[-1] if parent is not None and parent.chain_ids \
+                        else None
+                    self.layers.commit(pending, top)
+                return self._create_locked(config, name, tags)
             except BaseException:
                 self.layers.discard(pending)
                 self._gc_locked(tags)
                 raise
+
+    def add_images(self, images: builtins.list[PreparedImage]) -> builtins.list[str]:
+        """Put checked images in the store: layers, configs, tags. Returns `docker load`'s
+        lines. On failure nothing new stays (the caller discards the pending layers)."""
+        uses: dict[str, int] = {}
+        for image in images:
+            for layer in image.layers:
+                uses[layer.tmp] = uses.get(layer.tmp, 0) + 1
+        lines: builtins.list[str] = []
+        created: builtins.list[str] = []  # configs this call wrote: gone again on failure
+        with self._mutating() as tags:
+            try:
+                for image in images:
+                    new_id = "sha256:" + hashlib.sha256(image.data).hexdigest()
+                    if not os.path.exists(os.path.join(self._content, hex_of(new_id))):
+                        created.append(new_id)
+                    parent: str | None = None
+                    for layer in image.layers:
+                        uses[layer.tmp] -= 1
+                        parent = self.layers.commit(layer, parent,
+                                                    keep=uses[layer.tmp] > 0).chain_id
+                    stored = self._create_locked(image.config, None, tags, image.data)
+                    for repo, tag in image.tags:
+                        old = tags.lookup(repo, tag)
+                        if old is not None and old != stored.id:
+                            lines.append(f"The image {repo}:{tag} already exists, renaming the "
+                                         f"old one with ID {old} to empty string")
+                        tags.set(repo, tag, stored.id)
+                        lines.append(f"Loaded image: {repo}:{tag}")
+                    if not image.tags:
+                        lines.append(f"Loaded image ID: {stored.id}")
+                self._write_tags(tags)
+            except BaseException:
+                for image_id in created:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(os.path.join(self._content, hex_of(image_id)))
+                    self._configs.pop(image_id, None)
+                self._gc_locked(self._read_tags())
+                raise
+        return lines
 
     def tag(self, ref: str, new_ref: str) -> None:
         """`docker tag`: new_ref names the image ref names (moving the tag if it existed)."""
@@ -312,7 +425,8 @@ class ImageStore:
             user = _container_using(in_use(image_id)) if in_use is not None else None
             records: builtins.list[dict[str, str]] = []
             if not _is_id_prefix(image_id, ref):
-                repo, tag = normalize(ref)
+                parsed = parse(ref)  # not normalize: an old tag it would refuse must go too
+                repo, tag = parsed.repository, parsed.tag or DEFAULT_TAG
                 if not force and len(refs) == 1 and user is not None:
                     raise Conflict(
                         f'conflict: unable to remove repository reference "{ref}" (must force) '

@@ -74,30 +74,47 @@ def _print_import(ctx: Context, stream: Iterator[dict[str, Any]]) -> int:
 
 
 def _tag(ctx: Context, opts: Parsed) -> int:
-    from ketch.cli.images_format import split_reference
+    from ketch.util import reference as grammar
 
     source, target = opts.args
-    repo, tag = split_reference(target)
-    ctx.client.tag(source, repo, tag or "latest")
+    # checked here first, in the docker client's words
+    try:
+        grammar.parse_any_reference(source)
+    except grammar.ReferenceError as exc:
+        raise CLIError(f'Error parsing reference: "{source}" is not a valid '
+                       f"repository/tag: {exc}", 1) from None
+    try:
+        named = grammar.parse_normalized_named(target)
+    except grammar.ReferenceError as exc:
+        raise CLIError(f'Error parsing reference: "{target}" is not a valid '
+                       f"repository/tag: {exc}", 1) from None
+    if named.digest:
+        raise CLIError("refusing to create a tag with a digest reference", 1)
+    ctx.client.tag(source, named.name, named.tag or "latest")
     return 0
 
 
 def _rmi(ctx: Context, opts: Parsed) -> int:
     errors: list[str] = []
+    fatal = False  # with -f, images that do not exist are reported but not a failure
     for name in opts.args:
         try:
             deleted = ctx.client.remove_image(name, force=bool(opts.force),
                                               noprune=bool(opts.no_prune))
         except APIError as exc:
             errors.append(str(exc))
+            fatal = fatal or exc.status != 404
             continue
         for entry in deleted:
-            if entry.get("Untagged"):
-                ctx.write(f"Untagged: {entry['Untagged']}\n")
             if entry.get("Deleted"):
                 ctx.write(f"Deleted: {entry['Deleted']}\n")
+            else:
+                ctx.write(f"Untagged: {entry.get('Untagged', '')}\n")
     if errors:
-        raise CLIError("\n".join(errors), 1)
+        if not opts.force or fatal:
+            raise CLIError("\n".join(errors), 1)
+        ctx.flush()
+        ctx.err.write("\n".join(errors) + "\n")
     return 0
 
 

@@ -1,8 +1,7 @@
 """A layer tar stream as it arrives: compression recognised by magic bytes, decompressed
 while streaming, and the diffID (sha256 of the uncompressed tar) computed on the way.
 
-Plain tar, gzip, bzip2 and xz come from the standard library; zstd uses the `zstandard`
-module when installed, else the `zstd` program, else it is refused with one clear line.
+Plain tar, gzip, bzip2 and xz come from the standard library; zstd from `zstandard`.
 """
 
 from __future__ import annotations
@@ -12,16 +11,14 @@ import gzip
 import hashlib
 import io
 import lzma
-import shutil
-import subprocess
-import threading
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO
 
-from ketch.errors import InvalidParameter
-
 _CHUNK = 1 << 20
+# what reading a damaged stream raises, by compression (gzip and bz2: OSError without errno)
+ERRORS: tuple[type[Exception], ...] = (EOFError, ValueError, lzma.LZMAError, zlib.error)
 _MAGIC = {
     b"\x1f\x8b": "gzip",
     b"BZh": "bzip2",
@@ -30,7 +27,7 @@ _MAGIC = {
 }
 
 
-class _Prefixed(io.RawIOBase):
+class Prefixed(io.RawIOBase):
     """A stream with bytes already read from it put back in front."""
 
     def __init__(self, head: bytes, rest: BinaryIO) -> None:
@@ -55,9 +52,11 @@ class _Prefixed(io.RawIOBase):
 class DigestReader(io.RawIOBase):
     """Reads through to a stream, hashing and counting every byte (the layer's diffID)."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: BinaryIO,
+                 observer: Callable[[bytes, int], None] | None = None) -> None:
         self._stream = stream
         self._hash = hashlib.sha256()
+        self._observer = observer  # sees (bytes, their offset), e.g. a tar-split recorder
         self.count = 0
 
     def readable(self) -> bool:
@@ -68,12 +67,14 @@ class DigestReader(io.RawIOBase):
         n = len(data)
         memoryview(buffer).cast("B")[:n] = data
         self._hash.update(data)
+        if self._observer is not None:
+            self._observer(data, self.count)
         self.count += n
         return n
 
     def drain(self) -> None:
         """Read (and hash) whatever follows the tar's end marker, up to EOF."""
-        while self._stream.read(_CHUNK):
+        while self.read(_CHUNK):
             pass
 
     @property
@@ -103,7 +104,7 @@ def _read_head(stream: BinaryIO, size: int = 6) -> bytes:
 def decompressed(stream: BinaryIO) -> Iterator[BinaryIO]:
     """The uncompressed tar bytes of stream, whatever its compression; never all in memory."""
     head = _read_head(stream)
-    raw: BinaryIO = io.BufferedReader(_Prefixed(head, stream), _CHUNK)
+    raw: BinaryIO = io.BufferedReader(Prefixed(head, stream), _CHUNK)
     kind = compression(head)
     if kind == "gzip":
         with gzip.GzipFile(fileobj=raw, mode="rb") as f:
@@ -121,47 +122,26 @@ def decompressed(stream: BinaryIO) -> Iterator[BinaryIO]:
         yield raw
 
 
+class _Zstd(io.RawIOBase):
+    """zstandard's reader, its errors as ValueError like the standard library's codecs."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        import zstandard  # only for zstd streams: the CLI starts without it
+
+        self._error = zstandard.ZstdError
+        self._reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            return int(self._reader.readinto(buffer))
+        except self._error as e:
+            raise ValueError(f"invalid zstd data: {e}") from None
+
+
 @contextmanager
 def _zstd(raw: BinaryIO) -> Iterator[BinaryIO]:
-    try:
-        import zstandard  # type: ignore[import-not-found]
-    except ImportError:
-        pass
-    else:
-        with zstandard.ZstdDecompressor().stream_reader(raw) as f:
-            yield f
-        return
-    program = shutil.which("zstd")
-    if program is None:
-        raise InvalidParameter("zstd-compressed archives need the zstd program or module")
-    proc = subprocess.Popen(
-        [program, "-dcq"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    stdin = proc.stdin
-
-    def feed() -> None:
-        try:
-            while data := raw.read(_CHUNK):
-                stdin.write(data)
-        except (OSError, ValueError):
-            pass
-        finally:
-            try:
-                stdin.close()
-            except OSError:
-                pass
-
-    feeder = threading.Thread(target=feed, name="zstd-feed", daemon=True)
-    feeder.start()
-    try:
-        yield proc.stdout  # type: ignore[misc]
-        if proc.wait() != 0:
-            raise InvalidParameter("invalid zstd-compressed archive")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        proc.stdout.close()
-        feeder.join(timeout=5)  # it may wait on a slow client; it is a daemon thread
+    with io.BufferedReader(_Zstd(raw), _CHUNK) as f:
+        yield f

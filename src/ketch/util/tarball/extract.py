@@ -15,17 +15,18 @@ The archive is read once, as a stream; its diffID is computed on the way.
 from __future__ import annotations
 
 import errno
-import lzma
+import io
 import os
+import posixpath
 import shutil
 import stat
 import tarfile
-import zlib
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from ketch.errors import HostError, InvalidParameter, KetchError
-from ketch.images.decompress import DigestReader, decompressed
+from ketch.util.tarball.compression import ERRORS, DigestReader, decompressed
+from ketch.util.tarball.split import Recorder
 
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_META_PREFIX = ".wh..wh."
@@ -47,6 +48,9 @@ class Limits:
     max_bytes: int = 1 << 40  # file content, uncompressed
     max_depth: int = 512
     min_free_bytes: int = 256 << 20  # stop before the filesystem fills up
+    # a compressed layer may expand this many times, once it has made ratio_floor bytes
+    max_ratio: int = 1000
+    ratio_floor: int = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -81,11 +85,35 @@ def split_name(name: str) -> tuple[str, ...]:
     return parts
 
 
-def apply_layer(stream: BinaryIO, dest: str, limits: Limits | None = None) -> AppliedLayer:
-    """Extract the tar (plain or compressed) read from stream into the empty directory dest."""
-    with decompressed(stream) as plain:
-        reader = DigestReader(plain)
-        applier = _Applier(dest, limits or Limits())
+@dataclass(frozen=True)
+class Options:
+    """How to extract: a layer (the default) or files copied into a container."""
+
+    whiteouts: bool = True  # `.wh.` entries are deletions (layers), else plain files (cp)
+    owner: tuple[int, int] | None = None  # (uid, gid) for every entry instead of the tar's
+    tar_split: str | None = None  # where to record the stream for exact reassembly
+    # `cp` into a directory, with Docker's untar rules: a `.` entry leaves the destination
+    # alone and a relative symlink may not lead out of it; errors name paths under cp_dest
+    cp_dest: str | None = None
+    no_overwrite_dir_nondir: bool = False  # a directory and a non-directory never replace
+    # each other (the API's noOverwriteDirNonDir)
+
+
+def apply_layer(stream: BinaryIO, dest: str, limits: Limits | None = None,
+                options: Options | None = None) -> AppliedLayer:
+    """Extract the tar (plain or compressed) read from stream into the directory dest."""
+    return apply_to(stream, os.open(dest, _DIR_FLAGS), limits, options)
+
+
+def apply_to(stream: BinaryIO, dest_fd: int, limits: Limits | None = None,
+             options: Options | None = None) -> AppliedLayer:
+    """As apply_layer, into the directory dest_fd (closed when done)."""
+    options = options or Options()
+    recorder = Recorder(options.tar_split) if options.tar_split else None
+    compressed = _Counting(stream)
+    with decompressed(compressed) as plain:  # type: ignore[arg-type]
+        reader = DigestReader(plain, recorder.feed if recorder else None)
+        applier = _Applier(dest_fd, limits or Limits(), options, recorder, reader, compressed)
         try:
             with tarfile.open(fileobj=reader, mode="r|", tarinfo=_StrictTarInfo) as tar:
                 while (member := tar.next()) is not None:
@@ -93,9 +121,12 @@ def apply_layer(stream: BinaryIO, dest: str, limits: Limits | None = None) -> Ap
                     applier.apply(member, tar)
             applier.finish()
             reader.drain()
+            if recorder is not None:
+                recorder.close()
+                recorder = None
         except tarfile.TarError as e:
             raise InvalidParameter(f"invalid tar archive: {e}") from None
-        except (EOFError, ValueError, lzma.LZMAError, zlib.error) as e:
+        except ERRORS as e:
             raise InvalidParameter(f"invalid archive: {e}") from None
         except OSError as e:
             if e.errno is None:  # gzip and bz2 report bad data this way
@@ -103,13 +134,37 @@ def apply_layer(stream: BinaryIO, dest: str, limits: Limits | None = None) -> Ap
             raise HostError(f"failed to extract layer: {e.strerror}") from None
         finally:
             applier.close()
+            if recorder is not None:
+                recorder.abort()
     return AppliedLayer(reader.digest, applier.size, applier.entries)
 
 
+class _Counting(io.RawIOBase):
+    """Counts the bytes read from the (maybe compressed) stream, for the ratio limit."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._stream.read(len(buffer))
+        memoryview(buffer).cast("B")[: len(data)] = data
+        self.count += len(data)
+        return len(data)
+
+
 class _Applier:
-    def __init__(self, dest: str, limits: Limits) -> None:
+    def __init__(self, root_fd: int, limits: Limits, options: Options,
+                 recorder: Recorder | None, reader: DigestReader, compressed: _Counting) -> None:
         self.limits = limits
-        self.root_fd = os.open(dest, _DIR_FLAGS)
+        self.compressed = compressed
+        self.options = options
+        self.recorder = recorder
+        self.reader = reader
+        self.root_fd = root_fd
         self.privileged = os.geteuid() == 0
         self.size = 0
         self.entries = 0
@@ -189,13 +244,17 @@ class _Applier:
         if len(parts) > self.limits.max_depth:
             raise InvalidParameter(f"invalid tar entry {member.name!r}: path too deep")
         try:
+            if not parts and self.options.cp_dest is not None:
+                if self.options.no_overwrite_dir_nondir and not member.isdir():
+                    self._no_overwrite(self.root_fd, ("",), member)
+                return  # the destination keeps its own owner and mode, as Docker's untar
             if not parts:
                 if not member.isdir():
                     raise InvalidParameter(f"invalid tar entry {member.name!r}: not a directory")
                 self._attributes(member, fd=self.root_fd)
                 self._dirs.append(((), member.mode, _mtime_ns(member)))
                 return
-            if parts[-1].startswith(WHITEOUT_PREFIX):
+            if self.options.whiteouts and parts[-1].startswith(WHITEOUT_PREFIX):
                 self._whiteout(parts, member)
                 return
             parent_fd = self._parent(parts[:-1], member.name)
@@ -213,6 +272,10 @@ class _Applier:
     def _entry(self, parent_fd: int, parts: tuple[str, ...], member: tarfile.TarInfo,
                tar: tarfile.TarFile) -> None:
         base = parts[-1]
+        if self.options.no_overwrite_dir_nondir:
+            self._no_overwrite(parent_fd, parts, member)
+        if self.options.cp_dest is not None and member.issym():
+            self._contained_link(parts, member)
         if member.isdir():
             if not self._clear(parent_fd, parts, keep_dir=True):
                 os.mkdir(base, 0o700, dir_fd=parent_fd)
@@ -224,7 +287,7 @@ class _Applier:
             self._dirs.append((parts, member.mode, _mtime_ns(member)))
         elif member.isreg():
             self._clear(parent_fd, parts, keep_dir=False)
-            self._regular(parent_fd, base, member, tar)
+            self._regular(parent_fd, base, member, tar, parts)
         elif member.issym():
             self._clear(parent_fd, parts, keep_dir=False)
             os.symlink(member.linkname, base, dir_fd=parent_fd)
@@ -246,13 +309,40 @@ class _Applier:
                 f"invalid tar entry {member.name!r}: unsupported type {member.type!r}"
             )
 
+    def _cp_path(self, parts: tuple[str, ...]) -> str:
+        return posixpath.join(self.options.cp_dest or "/", *parts)
+
+    def _no_overwrite(self, parent_fd: int, parts: tuple[str, ...],
+                      member: tarfile.TarInfo) -> None:
+        try:
+            st = os.stat(parts[-1] or ".", dir_fd=parent_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        if stat.S_ISDIR(st.st_mode) == member.isdir():
+            return
+        old, new = ("directory", "non-directory") if member.isdir() is False else (
+            "non-directory", "directory")
+        raise InvalidParameter(f'cannot overwrite {old} "{self._cp_path(parts)}" with {new} '
+                               f'"{self.options.cp_dest or "/"}"')
+
+    def _contained_link(self, parts: tuple[str, ...], member: tarfile.TarInfo) -> None:
+        """Docker's breakout check: the link, read from where it is, stays in cp_dest."""
+        dest = posixpath.normpath(self.options.cp_dest or "/")
+        target = posixpath.normpath("/".join((dest, *parts[:-1], member.linkname)))
+        if target != dest and not target.startswith(dest.rstrip("/") + "/"):
+            raise InvalidParameter(f'invalid symlink "{self._cp_path(parts)}" -> '
+                                   f'"{member.linkname}"')
+
     def _regular(self, parent_fd: int, base: str, member: tarfile.TarInfo,
-                 tar: tarfile.TarFile) -> None:
+                 tar: tarfile.TarFile, parts: tuple[str, ...]) -> None:
         if member.size > self.limits.max_bytes - self._bytes:
             raise InvalidParameter(f"layer is larger than {self.limits.max_bytes} bytes")
         fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                      0o600, dir_fd=parent_fd)
         try:
+            if self.recorder is not None and member.sparse is None:
+                self.recorder.content(member.offset_data, member.size, "/".join(parts),
+                                      self.reader.count)
             source = tar.extractfile(member)
             remaining = member.size
             while remaining and source is not None:
@@ -271,6 +361,11 @@ class _Applier:
 
     def _account(self, written: int) -> None:
         self._bytes += written
+        if self._bytes > self.limits.ratio_floor and \
+                self._bytes > self.limits.max_ratio * max(self.compressed.count, 1):
+            raise InvalidParameter(
+                f"layer expands to more than {self.limits.max_ratio} times its compressed "
+                "size: refused as a decompression bomb")
         if self._bytes >= self._next_space_check:
             self._next_space_check = self._bytes + _SPACE_CHECK_EVERY
             fs = os.fstatvfs(self.root_fd)
@@ -331,10 +426,11 @@ class _Applier:
         """Owner, mode, xattrs and mtime, in the order that keeps setuid bits and caps."""
         symlink = member.issym()
         if self.privileged:
+            uid, gid = self.options.owner or (member.uid, member.gid)
             if fd >= 0:
-                os.fchown(fd, member.uid, member.gid)
+                os.fchown(fd, uid, gid)
             else:
-                os.chown(base, member.uid, member.gid, dir_fd=parent_fd, follow_symlinks=False)
+                os.chown(base, uid, gid, dir_fd=parent_fd, follow_symlinks=False)
         if not member.isdir() and not symlink:
             if fd >= 0:
                 os.fchmod(fd, member.mode & 0o7777)

@@ -1,0 +1,109 @@
+"""Images to and from tars: `save`, `load`, and `commit` (a container's changes)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ketch.cli.command import CLIError, Command
+from ketch.cli.context import Context
+from ketch.cli.flags import Flag, Parsed
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO
+
+TO_TERMINAL = "cowardly refusing to save to a terminal. Use the -o flag or redirect"
+
+
+def _save(ctx: Context, opts: Parsed) -> int:
+    if not opts.output and sys.stdout.isatty():
+        raise CLIError(TO_TERMINAL, 1)
+    resp = ctx.client.save(list(opts.args))
+    try:
+        if not opts.output:
+            out = sys.stdout.buffer
+            for chunk in resp.iter_chunks():
+                out.write(chunk)
+            out.flush()
+            return 0
+        # as the docker CLI: into a temporary file beside the target, renamed when complete
+        target = opts.output
+        tmp = os.path.join(os.path.dirname(target) or ".", f".{os.path.basename(target)}.tmp"
+                                                           f"{os.getpid()}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            with open(fd, "wb") as f:  # 0600, as the docker CLI's temporary file
+                for chunk in resp.iter_chunks():
+                    f.write(chunk)
+            os.replace(tmp, target)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+    finally:
+        resp.conn.close()
+    return 0
+
+
+def _load(ctx: Context, opts: Parsed) -> int:
+    source: BinaryIO
+    if opts.input:
+        try:
+            source = open(opts.input, "rb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise CLIError(f"open {opts.input}: {(exc.strerror or str(exc)).lower()}", 1) \
+                from None
+    else:
+        if sys.stdin.isatty():
+            raise CLIError("requested load from stdin, but stdin is empty", 1)
+        source = sys.stdin.buffer
+    with source:
+        for message in ctx.client.load(source, quiet=bool(opts.quiet)):
+            if message.get("error"):
+                raise CLIError(str(message["error"]), 1)
+            if message.get("stream"):
+                ctx.write(str(message["stream"]))
+    return 0
+
+
+def _commit(ctx: Context, opts: Parsed) -> int:
+    from ketch.cli.images_format import split_reference
+
+    repo = tag = None
+    if len(opts.args) > 1:
+        repo, tag = split_reference(opts.args[1])
+    result = ctx.client.commit(opts.args[0], repo, tag, opts.message or None,
+                               opts.author or None, opts.pause is not False, opts.change)
+    ctx.write(f"{result['Id']}\n")
+    return 0
+
+
+COMMIT = Command(
+    name="commit",
+    usage="ketch commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
+    description="Create a new image from a container's changes",
+    flags=(Flag("author", "a", "string",
+                help='Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")'),
+           Flag("change", "c", "list", help="Apply Dockerfile instruction to the created image",
+                metavar="list"),
+           Flag("message", "m", "string", help="Commit message"),
+           Flag("pause", "p", "bool", help="Pause container during commit (default true)")),
+    handler=_commit, min_args=1, max_args=2, aliases="ketch container commit, ketch commit")
+SAVE = Command(
+    name="save",
+    usage="ketch save [OPTIONS] IMAGE [IMAGE...]",
+    description="Save one or more images to a tar archive (streamed to STDOUT by default)",
+    flags=(Flag("output", "o", "string", help="Write to a file, instead of STDOUT"),
+           Flag("platform", kind="string", help="Save only the given platform variant")),
+    handler=_save, min_args=1, aliases="ketch image save, ketch save")
+LOAD = Command(
+    name="load",
+    usage="ketch load [OPTIONS]",
+    description="Load an image from a tar archive or STDIN",
+    flags=(Flag("input", "i", "string", help="Read from tar archive file, instead of STDIN"),
+           Flag("quiet", "q", help="Suppress the load output"),
+           Flag("platform", kind="string", help="Load only the given platform variant")),
+    handler=_load, max_args=0, aliases="ketch image load, ketch load")

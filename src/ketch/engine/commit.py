@@ -1,0 +1,149 @@
+"""`docker commit`: a container's changes become a new image on top of its image.
+
+The snapshot's changes are streamed as a layer tar (Snapshotter.diff_tar) through a pipe
+straight into the layer store's extraction, so nothing is spooled. The new config is
+Docker's: the request's config with `--change`s applied, then unset fields taken from the
+container's config (daemon/commit.go merge); history gets one entry, created by the
+container's command. A running container is frozen meanwhile unless pause=false.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+from typing import TYPE_CHECKING, Any
+
+from ketch import __version__
+from ketch.engine.containers import Container
+from ketch.errors import Conflict, KetchError
+from ketch.images.changes import apply_changes, validate_config
+from ketch.images.image import Image, now_rfc3339
+from ketch.images.reference import normalize
+
+if TYPE_CHECKING:
+    from ketch.engine.engine import Engine
+
+
+def merge(user: dict[str, Any], container: dict[str, Any]) -> dict[str, Any]:
+    """Docker's merge(userConf, imageConf): what the committer did not set comes from the
+    container's config."""
+    result = dict(user)
+    for key in ("User", "WorkingDir", "StopSignal", "Healthcheck", "OnBuild", "Shell"):
+        if not result.get(key) and container.get(key):
+            result[key] = container[key]
+    env = list(result.get("Env") or [])
+    keys = {e.partition("=")[0] for e in env}
+    env += [e for e in container.get("Env") or [] if e.partition("=")[0] not in keys]
+    if env:
+        result["Env"] = env
+    for key in ("Labels", "ExposedPorts", "Volumes"):
+        merged = {**(container.get(key) or {}), **(result.get(key) or {})}
+        if merged:
+            result[key] = merged
+    if not result.get("Entrypoint"):
+        if not result.get("Cmd") and container.get("Cmd"):
+            result["Cmd"] = container["Cmd"]
+        if result.get("Entrypoint") is None and container.get("Entrypoint"):
+            result["Entrypoint"] = container["Entrypoint"]
+    return result
+
+
+def image_config(base: Image, c: Container, config: dict[str, Any], diff_id: str | None,
+                 comment: str, author: str) -> dict[str, Any]:
+    """Docker's NewChildImage."""
+    when = now_rfc3339()
+    parent = base.config
+    history: dict[str, Any] = {"created": when,
+                               "created_by": " ".join(c.config.get("Cmd") or [])}
+    for key, value in (("author", author), ("comment", comment)):
+        if value:
+            history[key] = value
+    if diff_id is None:
+        history["empty_layer"] = True
+    diff_ids = list(base.diff_ids) + ([diff_id] if diff_id else [])
+    result: dict[str, Any] = {"architecture": parent.get("architecture", "")}
+    if parent.get("variant"):
+        result["variant"] = parent["variant"]
+    if author:
+        result["author"] = author
+    if comment:
+        result["comment"] = comment
+    result.update(
+        config=config,
+        container=c.id,
+        container_config=copy.deepcopy(c.config),
+        created=when,
+        docker_version=__version__,
+        history=[*(parent.get("history") or []), history],
+        os=parent.get("os", "linux"),
+        rootfs={"type": "layers", "diff_ids": diff_ids},
+    )
+    return result
+
+
+def commit(engine: Engine, c: Container, *, reference: str | None, comment: str,
+           author: str, pause: bool, changes: list[str],
+           config: dict[str, Any] | None) -> Image:
+    """Runs in a worker thread."""
+    if reference:
+        normalize(reference)  # a bad name fails before any work
+    base = engine.images.get(c.record["Image"])
+    # no config in the request (the docker CLI's case): the container's own is the base
+    user = apply_changes(c.config if config is None else validate_config(config), changes)
+    wanted = merge(user, c.config)
+    paused = False
+    if pause and c.running:
+        paused = _freeze(engine, c.id)
+    read_fd, write_fd = os.pipe()
+    failure: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            with os.fdopen(write_fd, "wb", buffering=0) as out:
+                engine.snapshots.diff_tar(c.id, out.write)
+        except BaseException as e:  # the reader sees a cut stream; this says why
+            failure.append(e)
+
+    def build(diff_id: str | None) -> dict[str, Any]:
+        writer.join()  # a stream cut by a failure may still look like a whole tar
+        if failure:
+            raise failure[0]
+        return image_config(base, c, wanted, diff_id, comment, author)
+
+    writer = threading.Thread(target=produce, name=f"commit-{c.id[:12]}", daemon=True)
+    writer.start()
+    try:
+        with os.fdopen(read_fd, "rb") as stream:
+            return engine.images.commit_layer(stream, base, build, reference)
+    except KetchError:
+        writer.join()
+        if failure and not isinstance(failure[0], BrokenPipeError):
+            raise failure[0] from None  # why the stream was cut; a broken pipe is our doing
+        raise
+    finally:
+        writer.join()
+        if paused:
+            _thaw(engine, c.id)
+
+
+def _runtime(engine: Engine) -> Any:
+    from ketch.runtime.container import Runtime
+
+    return Runtime(os.path.join(engine.exec_root, "runtime"), warn=lambda msg: None)
+
+
+def _freeze(engine: Engine, cid: str) -> bool:
+    """Freeze the container's processes (its cgroup) so the layer is one moment's."""
+    try:
+        _runtime(engine).pause(cid)
+    except Conflict:
+        return False  # it stopped meanwhile: nothing to freeze
+    return True
+
+
+def _thaw(engine: Engine, cid: str) -> None:
+    try:
+        _runtime(engine).resume(cid)
+    except Conflict:
+        pass

@@ -1,0 +1,239 @@
+"""Write a directory tree as a tar stream, the way Docker's archive package does.
+
+Used for `export`, `cp` out of a container, `commit` (a container's upper layer) and
+anything else that turns files into a tar. The tree is walked from an open directory fd
+with O_NOFOLLOW at every step, so a symlink inside the tree is archived as a symlink and
+never followed, even if the tree changes while it is read (a running container's).
+
+Headers as Docker writes them: PAX format, mtime in whole seconds, no user or group names
+(never the host's), hard links as links to the first path of the inode, the
+security.capability xattr kept, sockets skipped. In `whiteouts` mode the tree is an
+overlayfs upper layer: a 0:0 character device becomes a `.wh.<name>` file and an opaque
+directory gets a `.wh..wh..opq` entry, the layer format every image tool reads.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import tarfile
+from collections.abc import Callable
+
+OPAQUE_XATTR = "trusted.overlay.opaque"
+CAPABILITY_XATTR = "security.capability"
+WHITEOUT_PREFIX = ".wh."
+WHITEOUT_OPAQUE = ".wh..wh..opq"
+_BLOCK = tarfile.BLOCKSIZE
+_FLUSH = 1 << 20
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+_GONE = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)  # changed under us: skip it
+_TYPES = {stat.S_IFDIR: tarfile.DIRTYPE, stat.S_IFLNK: tarfile.SYMTYPE,
+          stat.S_IFCHR: tarfile.CHRTYPE, stat.S_IFBLK: tarfile.BLKTYPE,
+          stat.S_IFIFO: tarfile.FIFOTYPE, stat.S_IFREG: tarfile.REGTYPE}
+
+Sink = Callable[[bytes], object]
+
+
+class TarWriter:
+    """Tar entries written to sink in chunks of about 1 MiB; close() ends the archive."""
+
+    def __init__(self, sink: Sink, *, whiteouts: bool = False,
+                 owner: tuple[int, int] | None = None) -> None:
+        self._sink = sink
+        self._buffer = bytearray()
+        self.whiteouts = whiteouts
+        self.owner = owner  # (uid, gid) written for every entry instead of the files' own
+        self._links: dict[tuple[int, int], str] = {}
+        self.bytes_written = 0
+
+    # -- output -----------------------------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        if len(data) >= _FLUSH:  # big file chunks go out as they are, not copied twice
+            self.flush()
+            self.bytes_written += len(data)
+            self._sink(data)
+            return
+        self._buffer += data
+        if len(self._buffer) >= _FLUSH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._buffer:
+            self.bytes_written += len(self._buffer)
+            self._sink(bytes(self._buffer))
+            self._buffer.clear()
+
+    def close(self) -> None:
+        """The end-of-archive marker (two zero blocks), then everything is flushed."""
+        self._write(b"\0" * (2 * _BLOCK))
+        self.flush()
+
+    def _header(self, info: tarfile.TarInfo) -> None:
+        self._write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+
+    # -- entries ----------------------------------------------------------------------------
+
+    def _info(self, name: str, st: os.stat_result) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(name)
+        info.mode = stat.S_IMODE(st.st_mode)
+        info.uid, info.gid = self.owner if self.owner else (st.st_uid, st.st_gid)
+        info.uname = info.gname = ""
+        info.mtime = int(st.st_mtime)
+        info.type = _TYPES.get(stat.S_IFMT(st.st_mode), tarfile.REGTYPE)
+        if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+            info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+        return info
+
+    def add_whiteout(self, name: str) -> None:
+        """A deletion in layer format: `dir/.wh.<base>`, an empty file."""
+        parent, _, base = name.rstrip("/").rpartition("/")
+        info = tarfile.TarInfo(f"{parent}/{WHITEOUT_PREFIX}{base}" if parent
+                               else f"{WHITEOUT_PREFIX}{base}")
+        info.mode = 0o600
+        info.uname = info.gname = ""
+        self._header(info)
+
+    def add_directory(self, name: str, mtime: int = 0, mode: int = 0o755) -> None:
+        """A directory entry made up here (not from a file), e.g. in an image archive."""
+        info = tarfile.TarInfo(name.rstrip("/") + "/")
+        info.type, info.mode, info.mtime = tarfile.DIRTYPE, mode, mtime
+        info.uname = info.gname = ""
+        self._header(info)
+
+    def add_stream(self, name: str, size: int, produce: Callable[[Sink], object],
+                   mtime: int = 0, mode: int = 0o644) -> None:
+        """A file of exactly size bytes that produce(write) writes."""
+        info = tarfile.TarInfo(name)
+        info.size, info.mode, info.mtime = size, mode, mtime
+        info.uname = info.gname = ""
+        self._header(info)
+        before = self.bytes_written + len(self._buffer)
+        produce(self._write)
+        if self.bytes_written + len(self._buffer) - before != size:
+            raise ValueError(f"{name}: wrote a different size than announced")
+        if size % _BLOCK:
+            self._write(b"\0" * (_BLOCK - size % _BLOCK))
+
+    def add_bytes(self, name: str, data: bytes, mtime: int = 0, mode: int = 0o644) -> None:
+        self.add_stream(name, len(data), lambda write: write(data), mtime, mode)
+
+    def add(self, parent_fd: int, base: str, name: str, *, recursive: bool = True) -> None:
+        """The entry `base` of the directory parent_fd, archived as `name` (and, for a
+        directory, everything under it when recursive). A name that vanished is skipped."""
+        try:
+            st = os.stat(base, dir_fd=parent_fd, follow_symlinks=False)
+        except OSError as e:
+            if e.errno in _GONE:
+                return
+            raise
+        self._entry(parent_fd, base, name, st, recursive)
+
+    def add_root(self, dir_fd: int, name: str = "", *, recursive: bool = True) -> None:
+        """The directory dir_fd itself as `name` ("" leaves the root out: entries are
+        relative, as in a layer or `docker export`), then its contents."""
+        st = os.fstat(dir_fd)
+        if name:
+            self._directory(dir_fd, name.rstrip("/") + "/", st)
+        if recursive:
+            self._children(dir_fd, name.rstrip("/") + "/" if name else "")
+
+    def _entry(self, parent_fd: int, base: str, name: str, st: os.stat_result,
+               recursive: bool) -> None:
+        mode = st.st_mode
+        if stat.S_ISDIR(mode):
+            try:
+                fd = os.open(base, _DIR_FLAGS, dir_fd=parent_fd)
+            except OSError as e:
+                if e.errno in _GONE:
+                    return
+                raise
+            try:
+                self._directory(fd, name + "/", os.fstat(fd))
+                if recursive:
+                    self._children(fd, name + "/")
+            finally:
+                os.close(fd)
+        elif stat.S_ISREG(mode):
+            self._regular(parent_fd, base, name, st)
+        elif stat.S_ISLNK(mode):
+            info = self._info(name, st)
+            try:
+                info.linkname = os.readlink(base, dir_fd=parent_fd)
+            except OSError as e:
+                if e.errno in _GONE or e.errno == errno.EINVAL:
+                    return
+                raise
+            self._header(info)
+        elif stat.S_ISCHR(mode) and self.whiteouts and st.st_rdev == 0:
+            self.add_whiteout(name)
+        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
+            self._header(self._info(name, st))
+        # sockets (and anything else) have no tar form: skipped, as Docker does
+
+    def _directory(self, fd: int, name: str, st: os.stat_result) -> None:
+        self._header(self._info(name, st))
+        if self.whiteouts:
+            try:
+                opaque = os.getxattr(fd, OPAQUE_XATTR)
+            except OSError:
+                opaque = b""
+            if opaque == b"y":
+                info = self._info(name + WHITEOUT_OPAQUE, st)
+                info.type, info.mode = tarfile.REGTYPE, 0o600
+                self._header(info)
+
+    def _children(self, fd: int, prefix: str) -> None:
+        with os.scandir(fd) as it:
+            names = sorted(entry.name for entry in it)
+        for base in names:
+            self.add(fd, base, prefix + base)
+
+    def _regular(self, parent_fd: int, base: str, name: str, st: os.stat_result) -> None:
+        info = self._info(name, st)
+        if st.st_nlink > 1:
+            first = self._links.get((st.st_dev, st.st_ino))
+            if first is not None:
+                info.type, info.linkname = tarfile.LNKTYPE, first
+                self._header(info)
+                return
+        try:
+            fd = os.open(base, _FILE_FLAGS, dir_fd=parent_fd)
+        except OSError as e:
+            if e.errno in _GONE:
+                return
+            raise
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return  # swapped for something else since the stat
+            info = self._info(name, st)
+            info.size = st.st_size
+            try:
+                capability = os.getxattr(fd, CAPABILITY_XATTR)
+            except OSError:
+                pass
+            else:
+                info.pax_headers = {"SCHILY.xattr." + CAPABILITY_XATTR: capability.decode(
+                    "utf-8", "surrogateescape")}
+            if st.st_nlink > 1:
+                self._links[(st.st_dev, st.st_ino)] = name
+            self._header(info)
+            self._content(fd, st.st_size)
+        finally:
+            os.close(fd)
+
+    def _content(self, fd: int, size: int) -> None:
+        """Exactly size bytes (a file that shrank meanwhile is padded with zeros, one
+        that grew is cut), then the padding to a whole block."""
+        remaining = size
+        while remaining:
+            chunk = os.read(fd, min(remaining, _FLUSH))
+            if not chunk:
+                chunk = b"\0" * min(remaining, _FLUSH)
+            self._write(chunk)
+            remaining -= len(chunk)
+        if size % _BLOCK:
+            self._write(b"\0" * (_BLOCK - size % _BLOCK))
