@@ -293,7 +293,7 @@ def _extract(engine: Engine, c: Container, root_fd: int, ref: str, path: str,
         os.close(dest_fd)
         return
     owner = _identity(root_fd, str(c.config.get("User") or "")) if copy_uid_gid else None
-    options = Options(whiteouts=False, owner=owner, cp_dest=shown,
+    options = Options(whiteouts=False, owner=owner, cp_dest=shown, diff_id=False,
                       no_overwrite_dir_nondir=no_overwrite_dir_nondir)
     apply_to(Prefixed(head, body), dest_fd, engine.images.limits, options)  # type: ignore[arg-type]
 

@@ -64,7 +64,7 @@ def _clean(name: str) -> str:
 
 
 def _read(stream: BinaryIO, store: ImageStore, archive: _Archive) -> None:
-    with decompressed(stream) as plain, tarfile.open(fileobj=plain, mode="r|") as tar:
+    with decompressed(stream) as (plain, _), tarfile.open(fileobj=plain, mode="r|") as tar:
         while (member := tar.next()) is not None:
             tar.members.clear()  # type: ignore[attr-defined]  # a stream needs no index
             path = _clean(member.name)

@@ -300,7 +300,7 @@ def _extract(stream: Any, dst_dir: str, archive: bool) -> None:
         raise _failed("open", e, dst_dir) from None
     owner = (os.geteuid(), os.getegid())  # as the docker CLI: never the archive's, even -a
     try:
-        apply_to(stream, fd, Limits(), Options(whiteouts=False, owner=owner,
+        apply_to(stream, fd, Limits(), Options(whiteouts=False, owner=owner, diff_id=False,
                                                cp_dest=clean(dst_dir),
                                                no_overwrite_dir_nondir=True))
     except KetchError as e:

@@ -28,11 +28,12 @@ _MAGIC = {
 
 
 class Prefixed(io.RawIOBase):
-    """A stream with bytes already read from it put back in front."""
+    """A stream with bytes already read from it put back in front; counts what it gives."""
 
     def __init__(self, head: bytes, rest: BinaryIO) -> None:
         self._head = head
         self._rest = rest
+        self.count = 0
 
     def readable(self) -> bool:
         return True
@@ -43,9 +44,11 @@ class Prefixed(io.RawIOBase):
             n = min(len(view), len(self._head))
             view[:n] = self._head[:n]
             self._head = self._head[n:]
+            self.count += n
             return n
         data = self._rest.read(len(view))
         view[: len(data)] = data
+        self.count += len(data)
         return len(data)
 
 
@@ -53,9 +56,10 @@ class DigestReader(io.RawIOBase):
     """Reads through to a stream, hashing and counting every byte (the layer's diffID)."""
 
     def __init__(self, stream: BinaryIO,
-                 observer: Callable[[bytes, int], None] | None = None) -> None:
+                 observer: Callable[[bytes, int], None] | None = None,
+                 hashing: bool = True) -> None:
         self._stream = stream
-        self._hash = hashlib.sha256()
+        self._hash = hashlib.sha256() if hashing else None
         self._observer = observer  # sees (bytes, their offset), e.g. a tar-split recorder
         self.count = 0
 
@@ -66,7 +70,8 @@ class DigestReader(io.RawIOBase):
         data = self._stream.read(len(buffer))
         n = len(data)
         memoryview(buffer).cast("B")[:n] = data
-        self._hash.update(data)
+        if self._hash is not None:
+            self._hash.update(data)
         if self._observer is not None:
             self._observer(data, self.count)
         self.count += n
@@ -79,7 +84,7 @@ class DigestReader(io.RawIOBase):
 
     @property
     def digest(self) -> str:
-        return f"sha256:{self._hash.hexdigest()}"
+        return f"sha256:{self._hash.hexdigest()}" if self._hash is not None else ""
 
 
 def compression(head: bytes) -> str:
@@ -101,25 +106,27 @@ def _read_head(stream: BinaryIO, size: int = 6) -> bytes:
 
 
 @contextmanager
-def decompressed(stream: BinaryIO) -> Iterator[BinaryIO]:
-    """The uncompressed tar bytes of stream, whatever its compression; never all in memory."""
+def decompressed(stream: BinaryIO) -> Iterator[tuple[BinaryIO, Prefixed]]:
+    """The uncompressed tar bytes of stream, whatever its compression (never all in
+    memory), and the reader of the stream itself (its count: bytes read, compressed)."""
     head = _read_head(stream)
-    raw: BinaryIO = io.BufferedReader(Prefixed(head, stream), _CHUNK)
+    counted = Prefixed(head, stream)
+    raw: BinaryIO = io.BufferedReader(counted, _CHUNK)
     kind = compression(head)
     if kind == "gzip":
         with gzip.GzipFile(fileobj=raw, mode="rb") as f:
-            yield f  # type: ignore[misc]
+            yield f, counted  # type: ignore[misc]
     elif kind == "bzip2":
         with bz2.BZ2File(raw, "rb") as f:
-            yield f  # type: ignore[misc]
+            yield f, counted  # type: ignore[misc]
     elif kind == "xz":
         with lzma.LZMAFile(raw, "rb") as f:
-            yield f  # type: ignore[misc]
+            yield f, counted  # type: ignore[misc]
     elif kind == "zstd":
         with _zstd(raw) as f:
-            yield f
+            yield f, counted
     else:
-        yield raw
+        yield raw, counted
 
 
 class _Zstd(io.RawIOBase):
