@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import json
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from ketch.api.routing import (
 from ketch.errors import InvalidParameter, NotFound
 from ketch.images.listing import select
 from ketch.images.usage import layer_sizes, shared_sizes
+from ketch.util.threads import run_blocking
 
 routes = web.RouteTableDef()
 SPOOL_CHUNK = 1 << 20
@@ -71,7 +73,7 @@ async def _save(request: web.Request, names: list[str]) -> web.StreamResponse:
 
     if not names:
         raise InvalidParameter("no images to save")
-    write = await asyncio.to_thread(save, _engine(request).images, names)
+    write = await run_blocking(save, _engine(request).images, names)
     response = web.StreamResponse(headers={"Content-Type": "application/x-tar"})
     return await stream_from_thread(request, response, write)
 
@@ -82,7 +84,7 @@ async def image_load(request: web.Request) -> web.StreamResponse:
 
     quiet = (request.query.get("quiet") or "").lower() in ("1", "true")
     body = io.BufferedReader(RequestBody(request, asyncio.get_running_loop()), SPOOL_CHUNK)
-    lines = await asyncio.to_thread(load, _engine(request).images, body)
+    lines = await run_blocking(load, _engine(request).images, body)
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     await response.prepare(request)
     for line in lines:
@@ -100,7 +102,7 @@ async def commit(request: web.Request) -> web.Response:
     raw = await request.read()
     try:
         config = json.loads(raw) if raw.strip() else None
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:  # deep nesting is bad input too
         raise InvalidParameter(f"invalid JSON: {e}") from None
     if config is not None and not isinstance(config, dict):
         raise InvalidParameter("invalid JSON: the config must be an object")
@@ -140,8 +142,9 @@ async def image_create(request: web.Request) -> web.StreamResponse:
     message = request.query.get("message") or f"Imported from {source}"  # as Docker's router
     engine = _engine(request)
     body = io.BufferedReader(RequestBody(request, asyncio.get_running_loop()), SPOOL_CHUNK)
-    image = await asyncio.to_thread(engine.images.import_tar, body, reference=reference,
-                                    changes=changes, message=message)
+    image = await run_blocking(functools.partial(
+        engine.images.import_tar, body, reference=reference, changes=changes,
+        message=message))
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     await response.prepare(request)
     await response.write(json.dumps({"status": image.id}).encode() + b"\n")

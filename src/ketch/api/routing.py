@@ -41,7 +41,7 @@ def query_filters(request: web.Request) -> dict[str, list[str]]:
         return {}
     try:
         parsed = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InvalidParameter(f"invalid filters: {raw}") from None
     if not isinstance(parsed, dict):
         raise InvalidParameter("invalid filters: must be a JSON object")
@@ -54,6 +54,9 @@ def query_filters(request: web.Request) -> dict[str, list[str]]:
         else:  # Docker reads only these two forms
             raise InvalidParameter(f"invalid filter '{key}': must be an object or a list")
     return out
+
+
+BODY_IDLE_TIMEOUT = 300.0  # seconds a client may send nothing in the middle of a body
 
 
 class RequestBody(io.RawIOBase):
@@ -70,7 +73,11 @@ class RequestBody(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
         future = asyncio.run_coroutine_threadsafe(self._content.read(len(view)), self._loop)
-        data = future.result()
+        try:
+            data = future.result(timeout=BODY_IDLE_TIMEOUT)
+        except TimeoutError:
+            future.cancel()
+            raise InvalidParameter("timed out waiting for the request body") from None
         view[: len(data)] = data
         return len(data)
 

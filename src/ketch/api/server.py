@@ -59,7 +59,7 @@ async def _json_body(request: web.Request) -> Any:
         return {}
     try:
         return json.loads(raw)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:  # deep nesting is bad input too
         raise InvalidParameter(f"invalid JSON: {e}") from None
 
 
@@ -484,7 +484,9 @@ async def serve(engine: Engine, socket_path: str) -> None:
     _claim(engine.exec_root)
     await engine.restore()
     app = make_app(engine)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # bodies are taken as sent: a Content-Encoding inflated here would pass the layer
+    # extractor's decompression-bomb bounds already expanded (they see magic bytes)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, auto_decompress=False)
     await runner.setup()
     os.makedirs(os.path.dirname(socket_path), mode=0o711, exist_ok=True)
     try:

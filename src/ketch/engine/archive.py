@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, TypeVar
 
 from ketch.engine.containers import Container
+from ketch.engine.spec import read_db
 from ketch.errors import HostError, InvalidParameter, KetchError, NotFound
 from ketch.images.rootfs import DIR_FLAGS, follow_in_scope, open_in, open_root
 from ketch.util import gopath
@@ -230,32 +231,26 @@ async def export(engine: Engine, ref: str) -> AsyncIterator[RootSource]:
 # -- extract (PUT /containers/{id}/archive) ----------------------------------------------
 
 
-def _identity(root_fd: int, user: str) -> tuple[int, int] | None:
+def _identity(rootfs: str, user: str) -> tuple[int, int] | None:
     """Docker's copyUIDGID: the files become the container's user's (Config.User, names
     read from the container's own /etc/passwd and /etc/group); with no user set, the
     archive's owners stay, as without it."""
     if not user:
         return None
     name, _, group = user.partition(":")
-    uid, gid = _lookup(root_fd, "/etc/passwd", name)
+    uid, gid = _lookup(rootfs, "/etc/passwd", name)
     if group:
-        gid = _lookup(root_fd, "/etc/group", group)[0]
+        gid = _lookup(rootfs, "/etc/group", group)[0]
     return uid, gid
 
 
-def _lookup(root_fd: int, table: str, name: str) -> tuple[int, int]:
-    """(id, primary gid) of a user or (id, id) of a group; numbers need no lookup."""
+def _lookup(rootfs: str, table: str, name: str) -> tuple[int, int]:
+    """(id, primary gid) of a user or (id, id) of a group; numbers need no lookup. The
+    file is read as the runtime reads it: inside the root, a regular file only."""
     if name.isdigit():
         return int(name), 0 if table == "/etc/passwd" else int(name)
-    try:
-        fd = open_in(root_fd, table, os.O_RDONLY | os.O_CLOEXEC)
-        with open(fd, "rb") as f:
-            lines = f.read(1 << 20).decode(errors="replace").splitlines()
-    except OSError:
-        lines = []
-    for line in lines:
-        fields = line.split(":")
-        if len(fields) >= 4 and fields[0] == name and fields[2].isdigit():
+    for fields in read_db(rootfs, table, 4):
+        if fields[0] == name and fields[2].isdigit():
             primary = fields[3] if table == "/etc/passwd" else fields[2]
             return int(fields[2]), int(primary) if primary.isdigit() else 0
     what, file = ("user", "passwd") if table == "/etc/passwd" else ("group", "group")
@@ -292,7 +287,8 @@ def _extract(engine: Engine, c: Container, root_fd: int, ref: str, path: str,
     if not head:  # no archive at all: nothing to do, as Docker
         os.close(dest_fd)
         return
-    owner = _identity(root_fd, str(c.config.get("User") or "")) if copy_uid_gid else None
+    owner = _identity(engine.snapshots.path(c.id), str(c.config.get("User") or "")) \
+        if copy_uid_gid else None
     options = Options(whiteouts=False, owner=owner, cp_dest=shown, diff_id=False,
                       no_overwrite_dir_nondir=no_overwrite_dir_nondir)
     apply_to(Prefixed(head, body), dest_fd, engine.images.limits, options)  # type: ignore[arg-type]

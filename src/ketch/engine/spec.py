@@ -104,13 +104,13 @@ def resolve_user(user: str, rootfs: str) -> dict[str, Any]:
     name, _, group = user.partition(":")
     uid: int | None = int(name) if name.isdigit() else None
     gid: int | None = None
-    for fields in _read_db(rootfs, "/etc/passwd", 4):
+    for fields in read_db(rootfs, "/etc/passwd", 4):
         if fields[0] == name or (uid is not None and fields[2] == name):
             uid, gid, name = _number(fields[2]), _number(fields[3]), fields[0]
             break
     if uid is None:
         raise InvalidParameter(f"unable to find user {name}: no matching entries in passwd file")
-    groups = _read_db(rootfs, "/etc/group", 4)
+    groups = read_db(rootfs, "/etc/group", 4)
     if group:
         if group.isdigit():
             gid = int(group)
@@ -133,7 +133,7 @@ def _number(text: str) -> int:
     return int(text)
 
 
-def _read_db(rootfs: str, path: str, fields: int) -> list[list[str]]:
+def read_db(rootfs: str, path: str, fields: int) -> list[list[str]]:
     """Lines of a passwd-style file of the container. The rootfs is hostile: the path is
     resolved inside it, and only a regular file is read (a FIFO would block us)."""
     from ketch.runtime import paths

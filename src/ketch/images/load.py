@@ -16,10 +16,12 @@ import json
 import posixpath
 import re
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any, BinaryIO
 
 from ketch.errors import InvalidParameter, KetchError
+from ketch.images.changes import validate_config
 from ketch.images.layers import PendingLayer
 from ketch.images.oci import (
     ANNOTATION_IMAGE_NAME,
@@ -33,10 +35,12 @@ from ketch.images.oci import (
     platform_matches,
 )
 from ketch.images.reference import normalize
-from ketch.images.store import ImageStore, PreparedImage, host_architecture
+from ketch.images.store import MAX_LAYERS, ImageStore, PreparedImage, host_architecture
 from ketch.util.tarball.compression import ERRORS, DigestReader, Prefixed, decompressed
+from ketch.util.tarball.extract import Limits
 
 MAX_METADATA = 64 << 20  # JSON kept in memory for the whole archive
+MAX_ENTRIES = 100_000  # files, links and directories of an archive
 _MAX_HOPS = 16
 _DIGEST_NAME = re.compile(r"(?:.*/)?(?:sha256/)?([a-f0-9]{64})(?:\.json)?", re.ASCII)
 
@@ -54,6 +58,9 @@ class _Archive:
     files: dict[str, _Blob] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)
     metadata_bytes: int = 0
+    entries: int = 0
+    expanded: int = 0  # bytes of the archive's files, uncompressed
+    uploaded: Callable[[], int] = lambda: 0  # bytes of the archive as it came
 
 
 def _clean(name: str) -> str:
@@ -63,10 +70,44 @@ def _clean(name: str) -> str:
     return path
 
 
+class _Bomb(InvalidParameter):
+    """The archive expands too much: fatal, even in a blob nothing uses."""
+
+
+class _Metered(io.RawIOBase):
+    """A file of the archive, read through the load's decompression budget: all files
+    together may expand the upload max_ratio times (a gzip archive of plain layers would
+    pass each layer's own check at 1:1)."""
+
+    def __init__(self, source: IO[bytes], archive: _Archive, limits: Limits) -> None:
+        self._source = source
+        self._archive = archive
+        self._limits = limits
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._source.read(len(buffer))
+        memoryview(buffer).cast("B")[: len(data)] = data
+        archive, limits = self._archive, self._limits
+        archive.expanded += len(data)
+        if archive.expanded > limits.ratio_floor and \
+                archive.expanded > limits.max_ratio * max(archive.uploaded(), 1):
+            raise _Bomb(f"archive expands to more than {limits.max_ratio} times its size: "
+                        "refused as a decompression bomb")
+        return len(data)
+
+
 def _read(stream: BinaryIO, store: ImageStore, archive: _Archive) -> None:
-    with decompressed(stream) as (plain, _), tarfile.open(fileobj=plain, mode="r|") as tar:
+    with decompressed(stream) as (plain, counted), \
+            tarfile.open(fileobj=plain, mode="r|") as tar:
+        archive.uploaded = lambda: counted.count
         while (member := tar.next()) is not None:
             tar.members.clear()  # type: ignore[attr-defined]  # a stream needs no index
+            archive.entries += 1
+            if archive.entries > MAX_ENTRIES:
+                raise InvalidParameter(f"invalid archive: more than {MAX_ENTRIES} files")
             path = _clean(member.name)
             if not path:
                 continue
@@ -77,7 +118,12 @@ def _read(stream: BinaryIO, store: ImageStore, archive: _Archive) -> None:
             elif member.isreg():
                 source = tar.extractfile(member)
                 assert source is not None
-                archive.files[path] = _file(source, member.size, store, archive)
+                replaced = archive.files.get(path)
+                if replaced is not None and replaced.layer is not None:
+                    store.layers.discard(replaced.layer)  # the same name again: last wins
+                metered = _Metered(source, archive, store.limits)
+                archive.files[path] = _file(io.BufferedReader(metered, 1 << 20),
+                                            member.size, store, archive)
 
 
 def _file(source: IO[bytes], size: int, store: ImageStore, archive: _Archive) -> _Blob:
@@ -91,6 +137,8 @@ def _file(source: IO[bytes], size: int, store: ImageStore, archive: _Archive) ->
     hashing = DigestReader(Prefixed(head, source))  # type: ignore[arg-type]
     try:
         layer = store.layers.extract(io.BufferedReader(hashing, 1 << 20), store.limits)
+    except _Bomb:
+        raise
     except KetchError as e:
         hashing.drain()
         return _Blob(hashing.digest, error=e)
@@ -152,7 +200,7 @@ def _check_digest(blob: _Blob, path: str, what: str, digest: str | None) -> None
 def _json_list(data: bytes) -> list[Any]:
     try:
         value = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, RecursionError) as e:
         raise InvalidParameter(f"invalid manifest.json: {e}") from None
     if not isinstance(value, list):
         raise InvalidParameter("invalid manifest.json: not a list")
@@ -160,10 +208,27 @@ def _json_list(data: bytes) -> list[Any]:
 
 
 def _diff_ids(config: dict[str, Any]) -> list[str]:
+    """The config's layers, after checking the shape of everything ketch reads from it
+    (Docker refuses a config that does not unmarshal into its types, too)."""
     rootfs = config.get("rootfs")
     diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
     if not isinstance(diff_ids, list) or not all(isinstance(d, str) for d in diff_ids):
         raise InvalidParameter("invalid image config: no rootfs.diff_ids")
+    if len(diff_ids) > MAX_LAYERS:
+        raise InvalidParameter(f"invalid image config: more than {MAX_LAYERS} layers")
+    for key in ("config", "container_config"):
+        if config.get(key) is not None:
+            if not isinstance(config[key], dict):
+                raise InvalidParameter(f"invalid image config: {key} is not an object")
+            validate_config(config[key])
+    for key in ("architecture", "os", "variant", "created", "author", "comment",
+                "container", "docker_version"):
+        if config.get(key) is not None and not isinstance(config[key], str):
+            raise InvalidParameter(f"invalid image config: {key} is not a string")
+    history = config.get("history")
+    if history is not None and (not isinstance(history, list)
+                                or not all(isinstance(h, dict) for h in history)):
+        raise InvalidParameter("invalid image config: history is not a list of objects")
     return list(diff_ids)
 
 

@@ -68,7 +68,7 @@ def parse_document(data: bytes, what: str) -> dict[str, Any]:
         raise InvalidParameter(f"{what} is too large ({len(data)} bytes)")
     try:
         document = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, RecursionError) as e:  # deep nesting is bad input too
         raise InvalidParameter(f"invalid {what}: {e}") from None
     if not isinstance(document, dict):
         raise InvalidParameter(f"invalid {what}: not a JSON object")

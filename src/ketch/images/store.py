@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from ketch.errors import Conflict, KetchError, NotFound
+from ketch.errors import Conflict, InvalidParameter, KetchError, NotFound
 from ketch.images.changes import apply_changes, validate_config
 from ketch.images.fsutil import HEX64, atomic_write, hex_of
 from ketch.images.image import Image, now_rfc3339
@@ -38,6 +38,7 @@ from ketch.util.tarball.extract import Limits
 DEFAULT_ROOT = "/var/lib/ketch"
 _FULL_ID = re.compile(r"(?:sha256:)?([a-f0-9]{64})", re.ASCII)
 _ID_PREFIX = re.compile(r"(?:sha256:)?([a-f0-9]+)", re.ASCII)
+MAX_LAYERS = 128  # as Docker's overlay2 (maxDepth): overlayfs stacks no more lowers
 # the diffID of a tar with nothing in it (1024 zero bytes), a layer Docker never stores
 EMPTY_LAYER = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
 _GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386",
@@ -341,6 +342,9 @@ class ImageStore:
         config build(diffID) makes. An empty layer is not stored (build gets None) unless
         keep_empty, as Docker's commit skips it and its import keeps it."""
         name = normalize(reference) if reference else None
+        if parent is not None and len(parent.chain_ids) >= MAX_LAYERS:
+            raise InvalidParameter(f"max depth exceeded: an image has at most {MAX_LAYERS} "
+                                   "layers")
         pending = self.layers.extract(stream, self.limits)
         diff_id: str | None = pending.diff_id
         if diff_id == EMPTY_LAYER and not keep_empty:
