@@ -52,8 +52,19 @@ def load_config(path: str, explicit: bool) -> dict[str, object]:
     return config
 
 
+def _raise_open_files_limit() -> None:
+    """Up to the hard limit, as dockerd's unit does: streams, snapshots and walks of deep
+    container trees each hold descriptors (containers get their own limit from the spec)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse(sys.argv[1:] if argv is None else argv)
+    _raise_open_files_limit()
     if args.version:
         sys.stdout.write(f"ketchd version {__version__}\n")
         sys.exit(0)

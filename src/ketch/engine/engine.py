@@ -635,7 +635,10 @@ class Engine:
     def _sizes(self, c: Container) -> dict[str, int]:
         """SizeRw (what the container wrote) and SizeRootFs (that and its image), asked
         for with `size`: a walk of the upper layer, as Docker does."""
-        written = self.snapshots.diff_size(c.id) if self.snapshots.exists(c.id) else 0
+        try:
+            written = self.snapshots.diff_size(c.id) if self.snapshots.exists(c.id) else 0
+        except KetchError:
+            written = 0  # a tree too deep to walk: one container does not fail the list
         try:
             image_size = self.images.get(c.record["Image"]).size
         except KetchError:

@@ -6,18 +6,21 @@ replaces the directory below instead of merging into it. Everything else is copi
 its owner, mode (setuid included), xattrs (but overlayfs' own), device number, mtime,
 symlink target, and hard links within the layer kept as hard links.
 
-Both sides are walked from open directory fds without following symlinks: an entry of the
-target that a layer replaces is removed, never written through.
+Both sides are walked from open directory fds without following symlinks (DirPaths, in a
+loop: a layer is as deep as the tree it was made from): an entry of the target that a
+layer replaces is removed, never written through.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import shutil
 import stat
+from collections.abc import Iterator
 
 from ketch.images import lowerview
+from ketch.images.fsutil import remove_tree_at
+from ketch.util.tarball.write import DirPath, open_regular, sorted_names
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CHUNK = 1 << 20
@@ -33,7 +36,7 @@ def copy_layer(layer: str, target: str) -> None:
         try:
             st = os.fstat(src)
             _attributes(src, dst, st)
-            _Copier(dst).directory(src, dst, "")
+            _Copier(dst).tree(src, dst)
             os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
         finally:
             os.close(dst)
@@ -80,9 +83,18 @@ def _remove(dir_fd: int, name: str) -> None:
     except FileNotFoundError:
         return
     if stat.S_ISDIR(st.st_mode):
-        shutil.rmtree(name, dir_fd=dir_fd)
+        remove_tree_at(dir_fd, name)
     else:
         os.unlink(name, dir_fd=dir_fd)
+
+
+def _fd(path: DirPath) -> int:
+    """The current directory of a walk of our own trees (a layer, the copy being made),
+    which nothing else changes."""
+    fd = path.fd()
+    if fd is None:
+        raise FileNotFoundError(errno.ENOENT, "a directory went away during a layer copy")
+    return fd
 
 
 class _Copier:
@@ -90,42 +102,56 @@ class _Copier:
         self.root = root
         self.links: dict[tuple[int, int], str] = {}  # the layer's inode -> its first copy
 
-    def directory(self, src: int, dst: int, rel: str) -> None:
-        with os.scandir(src) as it:
-            names = sorted(entry.name for entry in it)
-        for name in names:
-            st = os.stat(name, dir_fd=src, follow_symlinks=False)
-            if lowerview.is_whiteout(st):
-                _remove(dst, name)
-            elif stat.S_ISDIR(st.st_mode):
-                self._subdirectory(src, dst, name, st, rel + name + "/")
-            else:
-                _remove(dst, name)
-                self._leaf(src, dst, name, st, rel + name)
+    def tree(self, src_root: int, dst_root: int) -> None:
+        """The layer's directory src_root onto dst_root, depth first in name order. A loop
+        over two DirPaths (layer and copy), not recursion: layers come as deep as trees a
+        container made; each directory's mtime is set once everything in it is made."""
+        with DirPath(src_root) as src, DirPath(dst_root) as dst:
+            pending: list[tuple[Iterator[str], str, os.stat_result | None]] = [
+                (iter(sorted_names(src_root)), "", None)]
+            while pending:
+                names, rel, st = pending[-1]
+                name = next(names, None)
+                if name is None:
+                    pending.pop()
+                    if st is not None:
+                        # last: the entries made inside changed it; nothing later does
+                        os.utime(_fd(dst), ns=(st.st_atime_ns, st.st_mtime_ns))
+                        src.leave()
+                        dst.leave()
+                    continue
+                src_fd, dst_fd = _fd(src), _fd(dst)
+                entry = os.stat(name, dir_fd=src_fd, follow_symlinks=False)
+                if lowerview.is_whiteout(entry):
+                    _remove(dst_fd, name)
+                elif stat.S_ISDIR(entry.st_mode):
+                    self._subdirectory(src, dst, name, entry)
+                    pending.append((iter(sorted_names(_fd(src))), rel + name + "/", entry))
+                else:
+                    _remove(dst_fd, name)
+                    self._leaf(src_fd, dst_fd, name, entry, rel + name)
 
-    def _subdirectory(self, src: int, dst: int, name: str, st: os.stat_result,
-                      rel: str) -> None:
-        child_src = os.open(name, _DIR_FLAGS, dir_fd=src)
+    def _subdirectory(self, src: DirPath, dst: DirPath, name: str,
+                      st: os.stat_result) -> None:
+        """Go down into the layer's directory name and its copy (made, or merged into
+        what is there), the copy with the directory's owner, mode and xattrs."""
+        dst_fd = _fd(dst)
+        if src.enter(name) is None:
+            raise FileNotFoundError(errno.ENOENT, "a layer changed during its copy", name)
+        child_src = _fd(src)
         try:
-            try:
-                existing = os.stat(name, dir_fd=dst, follow_symlinks=False)
-            except FileNotFoundError:
-                existing = None
-            merge = (existing is not None and stat.S_ISDIR(existing.st_mode)
-                     and not lowerview.is_opaque(child_src))
-            if not merge:
-                _remove(dst, name)
-                os.mkdir(name, 0o700, dir_fd=dst)
-            child_dst = os.open(name, _DIR_FLAGS, dir_fd=dst)
-            try:
-                _attributes(child_src, child_dst, st)
-                self.directory(child_src, child_dst, rel)
-                # last: the entries made inside changed it; nothing later in the layer does
-                os.utime(child_dst, ns=(st.st_atime_ns, st.st_mtime_ns))
-            finally:
-                os.close(child_dst)
-        finally:
-            os.close(child_src)
+            existing = os.stat(name, dir_fd=dst_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            existing = None
+        merge = (existing is not None and stat.S_ISDIR(existing.st_mode)
+                 and not lowerview.is_opaque(child_src))
+        if not merge:
+            _remove(dst_fd, name)
+            os.mkdir(name, 0o700, dir_fd=dst_fd)
+        if dst.enter(name) is None:
+            raise FileNotFoundError(errno.ENOENT, "a directory went away during a layer copy",
+                                    name)
+        _attributes(child_src, _fd(dst), st)
 
     def _leaf(self, src: int, dst: int, name: str, st: os.stat_result, rel: str) -> None:
         if st.st_nlink > 1:
@@ -150,7 +176,10 @@ class _Copier:
         os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst, follow_symlinks=False)
 
     def _regular(self, src: int, dst: int, name: str, st: os.stat_result) -> None:
-        fin = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src)
+        opened = open_regular(src, name)  # never a device's open, even in a damaged layer
+        if opened is None:
+            raise FileNotFoundError(errno.ENOENT, "a layer changed during its copy", name)
+        fin = opened[0]
         try:
             fout = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
                            | os.O_CLOEXEC, 0o600, dir_fd=dst)

@@ -37,7 +37,7 @@ from ketch.images.oci import (
 from ketch.images.reference import normalize
 from ketch.images.store import MAX_LAYERS, ImageStore, PreparedImage, host_architecture
 from ketch.util.tarball.compression import ERRORS, DigestReader, Prefixed, decompressed
-from ketch.util.tarball.extract import Limits
+from ketch.util.tarball.extract import Limits, StrictTarInfo
 
 MAX_METADATA = 64 << 20  # JSON kept in memory for the whole archive
 MAX_ENTRIES = 100_000  # files, links and directories of an archive
@@ -101,7 +101,7 @@ class _Metered(io.RawIOBase):
 
 def _read(stream: BinaryIO, store: ImageStore, archive: _Archive) -> None:
     with decompressed(stream) as (plain, counted), \
-            tarfile.open(fileobj=plain, mode="r|") as tar:
+            tarfile.open(fileobj=plain, mode="r|", tarinfo=StrictTarInfo) as tar:
         archive.uploaded = lambda: counted.count
         while (member := tar.next()) is not None:
             tar.members.clear()  # type: ignore[attr-defined]  # a stream needs no index

@@ -10,7 +10,8 @@ overlayfs upper directory per container.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import stat
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ketch.errors import HostError, NotFound
@@ -20,7 +21,7 @@ from ketch.images.image import Image
 from ketch.images.mount import is_mountpoint, mount_overlay, unmount
 from ketch.images.snapshotbase import DIR_FLAGS, SnapshotDriver
 from ketch.images.treediff import INIT_PARENTS, INIT_PATHS, Change
-from ketch.util.tarball.write import TarWriter
+from ketch.util.tarball.write import MAX_DEPTH, DirPath, TarWriter
 
 
 class OverlayDriver(SnapshotDriver):
@@ -94,20 +95,49 @@ class OverlayDriver(SnapshotDriver):
 
     def diff_size(self, key: str) -> int:
         """Bytes the container wrote (its upper layer; hard links counted once), as
-        Docker's overlay2 counts them."""
+        Docker's overlay2 counts them: the sizes of everything but directories. Walked from
+        open directory fds (a DirPath), never by path: a running container can swap a
+        directory for a symlink meanwhile. Deeper than MAX_DEPTH levels nothing is counted: a
+        size is not worth failing a container listing over."""
+        try:
+            fd = self._open_upper(key)
+        except NotFound:
+            return 0
         seen: set[int] = set()
         total = 0
-        for top, dirs, files in os.walk(self.upper(key)):
-            for name in files + [d for d in dirs if os.path.islink(os.path.join(top, d))]:
-                try:
-                    st = os.lstat(os.path.join(top, name))
-                except FileNotFoundError:
-                    continue
-                if st.st_nlink > 1:
-                    if st.st_ino in seen:
+        try:
+            with DirPath(fd) as path:
+                pending = [_entries(fd)]
+                while pending:
+                    entry = next(pending[-1], None)
+                    if entry is None:
+                        pending.pop()
+                        if pending:
+                            path.leave()
                         continue
-                    seen.add(st.st_ino)
-                total += st.st_size
+                    name, is_dir = entry
+                    parent = path.fd()
+                    if parent is None:  # moved away meanwhile
+                        pending[-1] = iter(())
+                        continue
+                    if is_dir:
+                        opened = path.enter(name) if path.depth < MAX_DEPTH else None
+                        if opened is not None:
+                            pending.append(_entries(opened[0]))
+                        continue
+                    try:
+                        st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+                    except (FileNotFoundError, NotADirectoryError):
+                        continue
+                    if stat.S_ISDIR(st.st_mode):
+                        continue  # a directory only now: not what was listed
+                    if st.st_nlink > 1:
+                        if st.st_ino in seen:
+                            continue
+                        seen.add(st.st_ino)
+                    total += st.st_size
+        finally:
+            os.close(fd)
         return total
 
     def _open_upper(self, key: str) -> int:
@@ -146,8 +176,16 @@ class OverlayDriver(SnapshotDriver):
             "WorkDir": os.path.join(directory, "work")}}
 
 
+def _entries(fd: int) -> Iterator[tuple[str, bool]]:
+    """The names in the directory fd, each with whether it is a directory (a symlink is
+    not), read at once: a scandir left open would hold an fd per level of a walk."""
+    with os.scandir(fd) as it:
+        return iter([(entry.name, entry.is_dir(follow_symlinks=False)) for entry in it])
+
+
 def _archive(writer: TarWriter, fd: int, rel: str, dirs: lowerview.LayerDirs) -> None:
-    """Everything in the upper directory fd, recursively, but the init paths."""
+    """Everything in the upper directory fd but the init paths. It recurses only into the
+    parents of init paths (a level or two, see INIT_PARENTS); TarWriter walks the rest."""
     with os.scandir(fd) as it:
         names = sorted(entry.name for entry in it)
     for name in names:

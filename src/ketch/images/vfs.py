@@ -21,7 +21,7 @@ from ketch.images.fsutil import remove_tree
 from ketch.images.image import Image
 from ketch.images.snapshotbase import DIR_FLAGS, SnapshotDriver
 from ketch.images.treediff import DELETED, Change
-from ketch.util.tarball.write import TarWriter
+from ketch.util.tarball.write import DirPath, TarWriter
 
 
 class VfsDriver(SnapshotDriver):
@@ -114,32 +114,31 @@ class VfsDriver(SnapshotDriver):
 
 
 class _Parents:
-    """The directory of the last entry archived, kept open: entries come by directory."""
+    """The directory of the last entry archived, kept open: entries come by directory, in
+    path order, so going from one to the next is mostly a step down or up (a DirPath)."""
 
     def __init__(self, root: int) -> None:
-        self.root = root
-        self.path: str | None = None
-        self.fd: int | None = None
+        self._path = DirPath(root)
+        self._parts: list[str] = []  # the names down to the DirPath's current directory
 
     def open(self, path: str) -> int | None:
-        if path == "":
-            return self.root
-        if path != self.path:
-            self.close()
-            self.path, self.fd = path, self._walk(path)
-        return self.fd
-
-    def _walk(self, path: str) -> int | None:
-        fd = os.dup(self.root)
-        for part in path.split("/"):
-            child = treediff.open_dir(fd, part)
-            os.close(fd)
-            if child is None:
-                return None  # gone, or no longer a directory: its entries are skipped
-            fd = child
-        return fd
+        """The directory at path (relative to the root), None if it is gone or is no
+        longer a directory: its entries are skipped."""
+        parts = path.split("/") if path else []
+        common = 0
+        for have, want in zip(self._parts, parts, strict=False):
+            if have != want:
+                break
+            common += 1
+        while len(self._parts) > common:
+            self._path.leave()
+            self._parts.pop()
+        for part in parts[common:]:
+            if self._path.enter(part) is None:
+                return None
+            self._parts.append(part)
+        return self._path.fd()
 
     def close(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-        self.path = self.fd = None
+        self._path.close()
+        self._parts.clear()

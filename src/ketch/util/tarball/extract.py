@@ -19,12 +19,13 @@ import os
 import posixpath
 import shutil
 import stat
+import struct
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
-from ketch.errors import HostError, InvalidParameter, KetchError
+from ketch.errors import Conflict, HostError, InvalidParameter, KetchError
 from ketch.util.tarball.compression import ERRORS, DigestReader, Prefixed, decompressed
 from ketch.util.tarball.split import Recorder
 
@@ -38,6 +39,18 @@ _SPACE_CHECK_EVERY = 64 << 20
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # xattr failures that mean "this filesystem or user cannot keep it": dropped, like Docker does
 _XATTR_IGNORED = {errno.ENOTSUP, errno.EPERM, errno.EACCES, errno.EINVAL, errno.ERANGE, errno.E2BIG}
+# tarfile reads a header's records whole: Go's archive/tar (so Docker) refuses PAX records
+# and GNU long names over 1 MiB; the same bound holds for GNU sparse maps here
+MAX_RECORD = 1 << 20
+# extended headers before one entry: tarfile nests a call per header (recursion, and each
+# level holds its record), so a chain of them is bounded too
+_MAX_CHAIN = 8
+# global PAX headers stay in force and are copied into every later entry
+_MAX_GLOBAL = 64 << 10
+_CHAIN = "_ketch_header_chain"  # how deep in a chain the TarFile's reader is
+_INT64 = 1 << 63
+_ID_MAX = (1 << 32) - 2  # uid_t/gid_t; (1 << 32) - 1 is -1, "leave unchanged", to chown
+_MAJOR_LIMIT, _MINOR_LIMIT = 1 << 12, 1 << 20  # what Linux's mknod can store
 
 
 @dataclass(frozen=True)
@@ -60,17 +73,130 @@ class AppliedLayer:
     entries: int
 
 
-class _StrictTarInfo(tarfile.TarInfo):
-    """tarfile silently ends the archive at a corrupt or cut header; refuse instead."""
+class StrictTarInfo(tarfile.TarInfo):
+    """tarfile's TarInfo for archives that may be hostile (the `tarinfo=` of tarfile.open).
+
+    tarfile silently ends the archive at a corrupt or cut header: refused instead. It also
+    reads the records that come before an entry (PAX headers, GNU long names and sparse
+    maps) whole into memory, several copies of them: each is refused past MAX_RECORD
+    before it is read, as Go's archive/tar does. Otherwise this is Python 3.11's parsing.
+    """
 
     @classmethod
-    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> _StrictTarInfo:
+    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> StrictTarInfo:
+        depth: int = getattr(tarfile_, _CHAIN, 0)
+        if depth > _MAX_CHAIN:
+            raise InvalidParameter(
+                f"invalid tar header: more than {_MAX_CHAIN} extended headers for one entry")
+        setattr(tarfile_, _CHAIN, depth + 1)
         try:
             return super().fromtarfile(tarfile_)
         except tarfile.HeaderError as e:
             if type(e).__name__ in ("EOFHeaderError", "EmptyHeaderError"):
                 raise  # the end-of-archive marker, or EOF right after a member (as Go's reader)
             raise InvalidParameter(f"invalid tar header: {e}") from None
+        finally:
+            setattr(tarfile_, _CHAIN, depth)
+
+    def _record_size(self, what: str) -> None:
+        """Refuse the record this header announces if it is too big to read whole."""
+        if not 0 <= self.size <= MAX_RECORD:
+            raise InvalidParameter(f"invalid tar header: {what} of {self.size} bytes "
+                                   f"(at most {MAX_RECORD})")
+
+    # tarfile's own processing, once the size is known to be reasonable (the _proc_*
+    # methods are tarfile's documented extension point, but not in its type stubs)
+
+    def _proc_gnulong(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        self._record_size("GNU long name")
+        return cast(tarfile.TarInfo, cast(Any, super())._proc_gnulong(tarfile_))
+
+    def _proc_pax(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        self._record_size("PAX header")
+        member = cast(tarfile.TarInfo, cast(Any, super())._proc_pax(tarfile_))
+        if self.type == tarfile.XGLTYPE and _pax_size(tarfile_.pax_headers) > _MAX_GLOBAL:
+            raise InvalidParameter(f"invalid tar header: global PAX headers over "
+                                   f"{_MAX_GLOBAL} bytes")
+        return member
+
+    def _proc_sparse(self, tarfile_: tarfile.TarFile) -> StrictTarInfo:
+        """An old GNU sparse header (Python 3.11's code): its map may continue in any
+        number of extension blocks, read here up to MAX_RECORD."""
+        structs, isextended, origsize = self._sparse_structs  # type: ignore[attr-defined]
+        del self._sparse_structs  # type: ignore[attr-defined]
+        read = 0
+        while isextended:
+            read += tarfile.BLOCKSIZE
+            if read > MAX_RECORD:
+                raise InvalidParameter(f"invalid tar header: GNU sparse map over "
+                                       f"{MAX_RECORD} bytes")
+            buf = _read_block(tarfile_)
+            pos = 0
+            for _ in range(21):
+                try:
+                    offset = tarfile.nti(buf[pos:pos + 12])  # type: ignore[attr-defined]
+                    numbytes = tarfile.nti(buf[pos + 12:pos + 24])  # type: ignore[attr-defined]
+                except ValueError:
+                    break
+                if offset and numbytes:
+                    structs.append((offset, numbytes))
+                pos += 24
+            isextended = bool(buf[504])
+        self.sparse = structs
+        self.offset_data = cast(Any, tarfile_.fileobj).tell()
+        tarfile_.offset = self.offset_data + self._block(self.size)  # type: ignore[attr-defined]
+        self.size = origsize
+        return self
+
+    def _proc_gnusparse_10(self, next_: tarfile.TarInfo, pax_headers: dict[str, str],
+                           tarfile_: tarfile.TarFile) -> None:
+        """A GNU 1.0 sparse map, in the data blocks before the content (Python 3.11's
+        code): numbers, one a line, read here up to MAX_RECORD."""
+        sparse: list[int] = []
+        buf = _read_block(tarfile_)
+        read = len(buf)
+        try:
+            fields, buf = buf.split(b"\n", 1)
+            count = int(fields)
+            while len(sparse) < count * 2:
+                if b"\n" not in buf:
+                    read += tarfile.BLOCKSIZE
+                    if read > MAX_RECORD:
+                        raise InvalidParameter(f"invalid tar header: GNU sparse map over "
+                                               f"{MAX_RECORD} bytes")
+                    buf += _read_block(tarfile_)
+                number, buf = buf.split(b"\n", 1)
+                sparse.append(int(number))
+        except ValueError:
+            raise InvalidParameter("invalid tar header: bad GNU sparse map") from None
+        next_.offset_data = cast(Any, tarfile_.fileobj).tell()
+        next_.sparse = list(zip(sparse[::2], sparse[1::2], strict=True))  # type: ignore[assignment]
+
+
+def _read_block(tarfile_: tarfile.TarFile) -> bytes:
+    buf: bytes = cast(Any, tarfile_.fileobj).read(tarfile.BLOCKSIZE)
+    if len(buf) != tarfile.BLOCKSIZE:
+        raise InvalidParameter("invalid tar header: unexpected end of archive")
+    return buf
+
+
+def _pax_size(headers: Any) -> int:
+    return sum(len(key) + len(value) for key, value in headers.items())
+
+
+def check_numbers(member: tarfile.TarInfo) -> None:
+    """Refuse numbers a header may hold but nothing can use (Go's reader refuses most of
+    them too): they would otherwise fail deep down, as OverflowError."""
+    # mtime is an int from the header, a float from a PAX record: inf and NaN fail the test
+    fields = {"size": (member.size, 0, _INT64), "uid": (member.uid, 0, _ID_MAX + 1),
+              "gid": (member.gid, 0, _ID_MAX + 1), "mtime": (member.mtime, 1 - _INT64, _INT64)}
+    if member.type in (tarfile.CHRTYPE, tarfile.BLKTYPE):
+        fields["device major"] = (member.devmajor, 0, _MAJOR_LIMIT)
+        fields["device minor"] = (member.devminor, 0, _MINOR_LIMIT)
+    for what, (value, low, high) in fields.items():
+        if not low <= value < high:
+            raise InvalidParameter(
+                f"invalid tar entry {member.name!r}: {what} {value} out of range")
 
 
 def split_name(name: str) -> tuple[str, ...]:
@@ -115,16 +241,22 @@ def apply_to(stream: BinaryIO, dest_fd: int, limits: Limits | None = None,
         reader = DigestReader(plain, recorder.feed if recorder else None, options.diff_id)
         applier = _Applier(dest_fd, limits or Limits(), options, recorder, reader, compressed)
         try:
-            with tarfile.open(fileobj=reader, mode="r|", tarinfo=_StrictTarInfo) as tar:
+            with tarfile.open(fileobj=reader, mode="r|", tarinfo=StrictTarInfo) as tar:
                 while (member := tar.next()) is not None:
                     tar.members.clear()  # type: ignore[attr-defined]  # a stream needs no index; keep memory flat
+                    check_numbers(member)
                     applier.apply(member, tar)
+                    applier.advance(tar)
+            if recorder is not None:
+                recorder.end()
             applier.finish()
-            reader.drain()
+            applier.drain()
             if recorder is not None:
                 recorder.close()
                 recorder = None
         except tarfile.TarError as e:
+            raise InvalidParameter(f"invalid tar archive: {e}") from None
+        except (OverflowError, struct.error) as e:  # a number out of range check_numbers missed
             raise InvalidParameter(f"invalid tar archive: {e}") from None
         except ERRORS as e:
             raise InvalidParameter(f"invalid archive: {e}") from None
@@ -153,7 +285,8 @@ class _Applier:
         self.entries = 0
         self._bytes = 0
         self._next_space_check = _SPACE_CHECK_EVERY
-        self._dirs: list[tuple[tuple[str, ...], int, int]] = []  # (path, mode, mtime ns)
+        # path -> (mode, mtime ns), set last; once a path, however often the archive has it
+        self._dirs: dict[tuple[str, ...], tuple[int, int]] = {}
         self._cached: tuple[tuple[str, ...], int] | None = None
 
     def close(self) -> None:
@@ -235,7 +368,7 @@ class _Applier:
                 if not member.isdir():
                     raise InvalidParameter(f"invalid tar entry {member.name!r}: not a directory")
                 self._attributes(member, fd=self.root_fd)
-                self._dirs.append(((), member.mode, _mtime_ns(member)))
+                self._dirs[()] = (member.mode, _mtime_ns(member))
                 return
             if self.options.whiteouts and parts[-1].startswith(WHITEOUT_PREFIX):
                 self._whiteout(parts, member)
@@ -251,6 +384,30 @@ class _Applier:
             if e.errno == errno.ENOSPC:
                 raise HostError("no space left on device") from None
             raise HostError(f"failed to extract {member.name!r}: {e.strerror}") from None
+        except (OverflowError, struct.error) as e:  # a number out of range check_numbers missed
+            raise InvalidParameter(f"invalid tar entry {member.name!r}: {e}") from None
+
+    def advance(self, tar: tarfile.TarFile) -> None:
+        """Read on to where the next header starts (what tarfile's next() would do, but in
+        bounded pieces, counted against the bomb ratio, with the tar-split record written
+        out on the way: a sparse entry may leave any amount of its data unread)."""
+        stream: Any = tar.fileobj
+        offset: int = tar.offset
+        while (left := offset - stream.tell()) > 0:
+            if not stream.read(min(left, _CHUNK)):
+                break  # tarfile reports the cut archive
+            self._check_ratio()
+            if self.recorder is not None:
+                self.recorder.flush(offset)
+        self._check_ratio()  # headers and their records count too
+        if self.recorder is not None:
+            self.recorder.flush(offset)
+
+    def drain(self) -> None:
+        """Read (and hash) whatever follows the end marker, up to EOF: the layer's diffID
+        covers it. Counted against the bomb ratio like the rest of the stream."""
+        while self.reader.read(_CHUNK):
+            self._check_ratio()
 
     def _entry(self, parent_fd: int, parts: tuple[str, ...], member: tarfile.TarInfo,
                tar: tarfile.TarFile) -> None:
@@ -267,7 +424,7 @@ class _Applier:
                 self._attributes(member, fd=fd)
             finally:
                 os.close(fd)
-            self._dirs.append((parts, member.mode, _mtime_ns(member)))
+            self._dirs[parts] = (member.mode, _mtime_ns(member))
         elif member.isreg():
             self._clear(parent_fd, parts, keep_dir=False)
             self._regular(parent_fd, base, member, tar, parts)
@@ -286,7 +443,7 @@ class _Applier:
                 stat.S_IFCHR if member.ischr() else stat.S_IFBLK)
             os.mknod(base, kind | 0o600, os.makedev(member.devmajor, member.devminor),
                      dir_fd=parent_fd)
-            self._attributes(member, parent_fd=parent_fd, base=base)
+            self._node_attributes(parent_fd, base, kind, member)
         else:
             raise InvalidParameter(
                 f"invalid tar entry {member.name!r}: unsupported type {member.type!r}"
@@ -327,6 +484,9 @@ class _Applier:
                 self.recorder.content(member.offset_data, member.size, "/".join(parts),
                                       self.reader.count)
             read = _content_reader(tar, member)
+            # a sparse entry's content is not recorded as such: what of it was read is raw
+            flush = self.recorder.flush if self.recorder is not None and \
+                member.sparse is not None else None
             remaining = member.size
             while remaining:
                 data = read(min(_CHUNK, remaining))
@@ -337,6 +497,8 @@ class _Applier:
                     view = view[os.write(fd, view):]
                 remaining -= len(data)
                 self._account(len(data))
+                if flush is not None:
+                    flush(tar.offset)
             self.size += member.size
             self._attributes(member, fd=fd)
         finally:
@@ -344,16 +506,22 @@ class _Applier:
 
     def _account(self, written: int) -> None:
         self._bytes += written
-        if self._bytes > self.limits.ratio_floor and \
-                self._bytes > self.limits.max_ratio * max(self.compressed.count, 1):
-            raise InvalidParameter(
-                f"layer expands to more than {self.limits.max_ratio} times its compressed "
-                "size: refused as a decompression bomb")
+        self._check_ratio()
         if self._bytes >= self._next_space_check:
             self._next_space_check = self._bytes + _SPACE_CHECK_EVERY
             fs = os.fstatvfs(self.root_fd)
             if fs.f_bavail * fs.f_frsize < self.limits.min_free_bytes:
                 raise HostError("no space left on device for the layer")
+
+    def _check_ratio(self) -> None:
+        """Every byte of the uncompressed stream counts (content, headers and records,
+        what follows the end marker), not only what is written to disk."""
+        expanded = self.reader.count
+        if expanded > self.limits.ratio_floor and \
+                expanded > self.limits.max_ratio * max(self.compressed.count, 1):
+            raise InvalidParameter(
+                f"layer expands to more than {self.limits.max_ratio} times its compressed "
+                "size: refused as a decompression bomb")
 
     def _hardlink(self, parent_fd: int, parts: tuple[str, ...], member: tarfile.TarInfo) -> None:
         base = parts[-1]
@@ -404,22 +572,45 @@ class _Applier:
 
     # -- attributes -------------------------------------------------------------------------
 
-    def _attributes(self, member: tarfile.TarInfo, *, fd: int = -1, parent_fd: int = -1,
-                    base: str = "") -> None:
-        """Owner, mode, xattrs and mtime, in the order that keeps setuid bits and caps."""
+    def _node_attributes(self, parent_fd: int, base: str, kind: int,
+                         member: tarfile.TarInfo) -> None:
+        """The attributes of a FIFO or device node just made, never through a symlink.
+
+        Copied into a running container, the container may swap the new node for a
+        symlink (to a host file) between mknod and chmod; chmod has no form that leaves a
+        symlink alone, and fchmod needs the node open for I/O (a FIFO blocks, a device
+        acts). So the node is held by an O_PATH|O_NOFOLLOW descriptor (a symlink would be
+        held itself), checked to be a node of the kind made, and changed through
+        /proc/self/fd/N: that names the held inode, whatever has become of its name."""
+        fd = os.open(base, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent_fd)
+        try:
+            if stat.S_IFMT(os.fstat(fd).st_mode) != kind:
+                raise Conflict(f"{member.name!r} was replaced while it was being extracted")
+            self._attributes(member, node=f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
+
+    def _attributes(self, member: tarfile.TarInfo, *, fd: int = -1, node: str = "",
+                    parent_fd: int = -1, base: str = "") -> None:
+        """Owner, mode, xattrs and mtime, in the order that keeps setuid bits and caps.
+        Of an open file or directory (fd), a held node (node: its /proc/self/fd path,
+        followed) or a symlink (base in parent_fd, never followed)."""
         symlink = member.issym()
+        assert fd >= 0 or node or symlink  # only a symlink is changed by its name
         if self.privileged:
             uid, gid = self.options.owner or (member.uid, member.gid)
             if fd >= 0:
                 os.fchown(fd, uid, gid)
+            elif node:
+                os.chown(node, uid, gid)
             else:
                 os.chown(base, uid, gid, dir_fd=parent_fd, follow_symlinks=False)
         if not member.isdir() and not symlink:
             if fd >= 0:
                 os.fchmod(fd, member.mode & 0o7777)
-            else:  # a node we just made (not a symlink), so following is harmless
-                os.chmod(base, member.mode & 0o7777, dir_fd=parent_fd)
-        target: Any = fd if fd >= 0 else f"/proc/self/fd/{parent_fd}/{base}"
+            else:
+                os.chmod(node, member.mode & 0o7777)
+        target: Any = fd if fd >= 0 else node or f"/proc/self/fd/{parent_fd}/{base}"
         for key, value in member.pax_headers.items():
             if not key.startswith(_XATTR_PAX):
                 continue
@@ -428,7 +619,7 @@ class _Applier:
                 continue  # overlayfs metadata is ours to write, never the archive's
             try:
                 os.setxattr(target, name, value.encode("utf-8", "surrogateescape"),
-                            follow_symlinks=fd >= 0)
+                            follow_symlinks=not symlink)
             except OSError as e:
                 if e.errno not in _XATTR_IGNORED:
                     raise
@@ -437,6 +628,8 @@ class _Applier:
                 ns = _mtime_ns(member)
                 if fd >= 0:
                     os.utime(fd, ns=(ns, ns))
+                elif node:
+                    os.utime(node, ns=(ns, ns))
                 else:
                     os.utime(base, ns=(ns, ns), dir_fd=parent_fd, follow_symlinks=False)
             except (OverflowError, ValueError):
@@ -445,7 +638,7 @@ class _Applier:
     def finish(self) -> None:
         """Directory modes and mtimes last (children change them), deepest first."""
         self._invalidate()
-        for parts, mode, ns in sorted(self._dirs, key=lambda d: -len(d[0])):
+        for parts, (mode, ns) in sorted(self._dirs.items(), key=lambda d: -len(d[0])):
             try:
                 fd = self._walk(parts, "", create=False)
             except (OSError, InvalidParameter):
@@ -490,4 +683,6 @@ def _exists(name: str, dir_fd: int) -> bool:
 
 
 def _mtime_ns(member: tarfile.TarInfo) -> int:
-    return int(member.mtime * 1_000_000_000)
+    """The mtime in ns; past what a timespec holds, the epoch (Docker's Chtimes does so)."""
+    ns = int(member.mtime * 1_000_000_000)  # finite: check_numbers
+    return ns if -_INT64 <= ns < _INT64 else 0

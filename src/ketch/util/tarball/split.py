@@ -9,6 +9,9 @@ Reassembling reads the headers from the record and the content from the layer's 
 Record format (zlib-compressed): a sequence of
     b"R" <u32 length> <bytes>                   raw stream bytes
     b"F" <u64 size> <u16 length> <path bytes>   `size` bytes of content from the file `path`
+
+Memory stays bounded both ways, whatever the stream holds: raw bytes are written out as
+soon as the extraction is past them, and the record is read back a piece at a time.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import hashlib
 import os
 import struct
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
+from typing import BinaryIO
 
 from ketch.errors import HostError
 
@@ -26,32 +30,49 @@ _RAW = b"R"
 _FILE = b"F"
 _RAW_MAX = 1 << 20
 _CHUNK = 1 << 20
+_FLUSH_AT = 64 << 10  # raw bytes gathered before they are written (fewer, larger records)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class Recorder:
     """Sees every byte of the uncompressed stream, in order (feed), and is told which
     ranges are file content the extraction wrote to disk (content, before those bytes
-    are fed past)."""
+    are fed past), where the next entry's header starts (flush: nothing before it can be
+    content any more) and when the archive has ended (end: nothing after is content)."""
 
     def __init__(self, path: str) -> None:
         self._out = open(path, "wb")  # noqa: SIM115 - closed in close()
         self._zip = zlib.compressobj(6)
-        self._pending = bytearray()  # raw bytes from stream offset self._base on
+        # raw bytes not written yet: the stream's bytes [base, base + len(pending)), always
+        # contiguous (content is skipped before it is kept, or cut out in content())
+        self._pending = bytearray()
         self._base = 0
         self._skip_from = 0  # bytes in [skip_from, skip_to) are content: not kept
         self._skip_to = 0
+        self._ended = False
 
-    def _emit(self, data: bytes) -> None:
-        self._out.write(self._zip.compress(data))
+    def _emit(self, data: bytes | bytearray | memoryview) -> None:
+        packed = self._zip.compress(data)
+        if packed:
+            self._out.write(packed)
 
     def _emit_raw(self, data: bytes | bytearray) -> None:
-        for start in range(0, len(data), _RAW_MAX):
-            part = data[start:start + _RAW_MAX]
-            self._emit(_RAW + struct.pack(">I", len(part)) + bytes(part))
+        with memoryview(data) as view:
+            for start in range(0, len(view), _RAW_MAX):
+                part = view[start:start + _RAW_MAX]
+                self._emit(_RAW + struct.pack(">I", len(part)) + part)
+                part.release()
+
+    def _emit_pending(self, count: int) -> None:
+        self._emit_raw(self._pending[:count])
+        del self._pending[:count]
+        self._base += count
 
     def feed(self, data: bytes, offset: int) -> None:
         """data was read from the stream at offset."""
+        if self._ended:  # after the end marker: straight through, nothing kept
+            self._emit_raw(data)
+            return
         end = offset + len(data)
         if end <= self._skip_from or offset >= self._skip_to:
             self._pending += data
@@ -75,9 +96,21 @@ class Recorder:
         self._base = start + size
         self._skip_from, self._skip_to = start, start + size
 
+    def flush(self, offset: int) -> None:
+        """The extraction is past the stream's offset (where the next header starts): the
+        bytes before it are headers, padding or unrecorded content, never a file's
+        recorded content. Write them once a worthwhile amount has gathered."""
+        count = min(len(self._pending), offset - self._base)
+        if count >= _FLUSH_AT:
+            self._emit_pending(count)
+
+    def end(self) -> None:
+        """The archive's end marker was read: everything from here on is raw."""
+        self._emit_pending(len(self._pending))
+        self._ended = True
+
     def close(self) -> None:
-        self._emit_raw(self._pending)
-        self._pending.clear()
+        self._emit_pending(len(self._pending))
         self._out.write(self._zip.flush())
         self._out.close()
 
@@ -85,35 +118,101 @@ class Recorder:
         self._out.close()
 
 
+class _Unpacker:
+    """A record's bytes, inflated a bounded piece at a time."""
+
+    def __init__(self, source: BinaryIO, what: str) -> None:
+        self._source = source
+        self._what = what
+        self._zip = zlib.decompressobj()
+        self._buffer = bytearray()
+        self._pos = 0
+
+    def _corrupt(self, why: str) -> HostError:
+        return HostError(f"layer {self._what} has no usable tar record: {why}")
+
+    def _more(self) -> bool:
+        """Inflate some more into the buffer; False at the end of the record."""
+        unzip = self._zip
+        try:
+            if unzip.unconsumed_tail:
+                data = unzip.decompress(unzip.unconsumed_tail, _CHUNK)
+            elif unzip.eof:
+                return False
+            else:
+                packed = self._source.read(_CHUNK)
+                if not packed:
+                    raise self._corrupt("truncated")
+                data = unzip.decompress(packed, _CHUNK)
+        except zlib.error as e:
+            raise self._corrupt(str(e)) from None
+        if self._pos:
+            del self._buffer[: self._pos]
+            self._pos = 0
+        self._buffer += data
+        return True
+
+    def _fill(self, size: int) -> bool:
+        """At least size bytes are buffered; False if the record ends before any."""
+        while len(self._buffer) - self._pos < size:
+            if not self._more():
+                if len(self._buffer) == self._pos:
+                    return False
+                raise self._corrupt("truncated")
+        return True
+
+    def take(self, size: int) -> bytes:
+        """The next size bytes (b"" at the end of the record)."""
+        if size == 0 or not self._fill(size):
+            return b""
+        data = bytes(self._buffer[self._pos:self._pos + size])
+        self._pos += size
+        return data
+
+    def skip(self, size: int) -> None:
+        while size:
+            if not self._fill(1):
+                raise self._corrupt("truncated")
+            step = min(size, len(self._buffer) - self._pos)
+            self._pos += step
+            size -= step
+
+
+def _entries(record: str, what: str,
+             raw: bool = True) -> Generator[tuple[bytes | None, int, str], None, None]:
+    """(raw bytes, their length, "") or (None, size, path of a file), in order; with
+    raw=False the raw bytes are skipped (b"" in their place)."""
+    try:
+        source = open(record, "rb")  # noqa: SIM115 - closed below
+    except OSError as e:
+        raise HostError(f"layer {what} has no usable tar record: {e.strerror}") from None
+    with source:
+        packed = _Unpacker(source, what)
+        while kind := packed.take(1):
+            if kind == _RAW:
+                (size,) = struct.unpack(">I", _exactly(packed, 4))
+                if raw:
+                    yield _exactly(packed, size), size, ""
+                else:
+                    packed.skip(size)
+                    yield b"", size, ""
+            elif kind == _FILE:
+                size, name_length = struct.unpack(">QH", _exactly(packed, 10))
+                yield None, size, os.fsdecode(_exactly(packed, name_length))
+            else:
+                raise HostError("corrupt tar record")
+
+
+def _exactly(packed: _Unpacker, size: int) -> bytes:
+    data = packed.take(size)
+    if len(data) != size:
+        raise HostError("corrupt tar record")
+    return data
+
+
 def length(record: str) -> int:
     """The size of the tar a record reassembles to, without reading the layer's files."""
-    return sum(len(raw) if raw is not None else size
-               for raw, size, _ in _entries(_read(record, record)))
-
-
-def _read(record: str, what: str) -> bytes:
-    try:
-        with open(record, "rb") as f:
-            return zlib.decompress(f.read())
-    except (OSError, zlib.error) as e:
-        raise HostError(f"layer {what} has no usable tar record: {e}") from None
-
-
-def _entries(packed: bytes) -> Iterator[tuple[bytes | None, int, str]]:
-    """(raw bytes, 0, "") or (None, size, path of a file) in order."""
-    view, i = memoryview(packed), 0
-    while i < len(view):
-        kind = bytes(view[i:i + 1])
-        if kind == _RAW:
-            (size,) = struct.unpack_from(">I", view, i + 1)
-            yield bytes(view[i + 5:i + 5 + size]), 0, ""
-            i += 5 + size
-        elif kind == _FILE:
-            size, name_length = struct.unpack_from(">QH", view, i + 1)
-            yield None, size, os.fsdecode(bytes(view[i + 11:i + 11 + name_length]))
-            i += 11 + name_length
-        else:
-            raise HostError("corrupt tar record")
+    return sum(size for _, size, _ in _entries(record, record, raw=False))
 
 
 def _open_beneath(root_fd: int, path: str) -> int:
@@ -144,16 +243,17 @@ def assemble(record: str, diff: str, sink: Callable[[bytes], object],
         total += len(data)
         sink(data)
 
-    packed = _read(record, diff)
+    entries = _entries(record, diff)
     root_fd = os.open(diff, _DIR_FLAGS)
     try:
-        for raw, size, path in _entries(packed):
+        for raw, size, path in entries:
             if raw is not None:
                 out(raw)
             else:
                 _copy_file(root_fd, path, size, out)
     finally:
         os.close(root_fd)
+        entries.close()
     if expected is not None and f"sha256:{digest.hexdigest()}" != expected:
         raise HostError(f"layer {expected} changed on disk: its content no longer matches")
     return total

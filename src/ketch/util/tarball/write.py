@@ -3,7 +3,10 @@
 Used for `export`, `cp` out of a container, `commit` (a container's upper layer) and
 anything else that turns files into a tar. The tree is walked from an open directory fd
 with O_NOFOLLOW at every step, so a symlink inside the tree is archived as a symlink and
-never followed, even if the tree changes while it is read (a running container's).
+never followed, even if the tree changes while it is read (a running container's). The
+walk is a loop over a DirPath (below), not recursion: a container makes its tree as deep as
+it likes, and neither Python's stack nor the daemon's fds may run out on it. A regular file
+is opened for reading only once it is known to be one (open_regular).
 
 Headers as Docker writes them: PAX format, mtime in whole seconds, no user or group names
 (never the host's), hard links as links to the first path of the inode, the
@@ -19,15 +22,21 @@ import os
 import stat
 import tarfile
 from collections.abc import Callable
+from types import TracebackType
+
+from ketch.errors import Conflict
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
 CAPABILITY_XATTR = "security.capability"
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_OPAQUE = ".wh..wh..opq"
+MAX_DEPTH = 4096  # directory levels a walk goes down before it gives up (TreeTooDeep)
+_TIER = 16  # a DirPath keeps its last 16 levels open, every 16th of the 256 above, ...
 _BLOCK = tarfile.BLOCKSIZE
 _FLUSH = 1 << 20
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+_PATH_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+_READ_FLAGS = os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC
 _GONE = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)  # changed under us: skip it
 _TYPES = {stat.S_IFDIR: tarfile.DIRTYPE, stat.S_IFLNK: tarfile.SYMTYPE,
           stat.S_IFCHR: tarfile.CHRTYPE, stat.S_IFBLK: tarfile.BLKTYPE,
@@ -129,7 +138,15 @@ class TarWriter:
             if e.errno in _GONE:
                 return
             raise
-        self._entry(parent_fd, base, name, st, recursive)
+        if not stat.S_ISDIR(st.st_mode):
+            self._entry(parent_fd, base, name, st)
+            return
+        with DirPath(parent_fd) as path:
+            opened = path.enter(base)
+            if opened is not None:
+                self._directory(opened[0], name + "/", opened[1])
+                if recursive:
+                    self._walk(path, name + "/")
 
     def add_root(self, dir_fd: int, name: str = "", *, recursive: bool = True) -> None:
         """The directory dir_fd itself as `name` ("" leaves the root out: entries are
@@ -138,25 +155,53 @@ class TarWriter:
         if name:
             self._directory(dir_fd, name.rstrip("/") + "/", st)
         if recursive:
-            self._children(dir_fd, name.rstrip("/") + "/" if name else "")
+            with DirPath(dir_fd) as path:
+                self._walk(path, name.rstrip("/") + "/" if name else "")
 
-    def _entry(self, parent_fd: int, base: str, name: str, st: os.stat_result,
-               recursive: bool) -> None:
-        mode = st.st_mode
-        if stat.S_ISDIR(mode):
+    def _walk(self, path: DirPath, prefix: str) -> None:
+        """Everything under the current directory of path, depth first in name order, each
+        directory before its contents. A loop, not recursion: a container makes its tree
+        as deep as it likes. Only the current path is held: its directories' sorted names
+        and where each one's prefix ends."""
+        current = path.fd()
+        if current is None:
+            return
+        pending = [iter(sorted_names(current))]
+        ends = [len(prefix)]
+        while pending:
+            base = next(pending[-1], None)
+            if base is None:
+                pending.pop()
+                ends.pop()
+                if ends:
+                    path.leave()
+                    prefix = prefix[:ends[-1]]
+                continue
+            parent_fd = path.fd()
+            if parent_fd is None:  # moved away meanwhile: the rest of it is skipped
+                pending[-1] = iter(())
+                continue
             try:
-                fd = os.open(base, _DIR_FLAGS, dir_fd=parent_fd)
+                st = os.stat(base, dir_fd=parent_fd, follow_symlinks=False)
             except OSError as e:
                 if e.errno in _GONE:
-                    return
+                    continue
                 raise
-            try:
-                self._directory(fd, name + "/", os.fstat(fd))
-                if recursive:
-                    self._children(fd, name + "/")
-            finally:
-                os.close(fd)
-        elif stat.S_ISREG(mode):
+            if not stat.S_ISDIR(st.st_mode):
+                self._entry(parent_fd, base, prefix + base, st)
+                continue
+            opened = path.enter(base)
+            if opened is None:
+                continue
+            prefix += base + "/"
+            self._directory(opened[0], prefix, opened[1])
+            pending.append(iter(sorted_names(opened[0])))
+            ends.append(len(prefix))
+
+    def _entry(self, parent_fd: int, base: str, name: str, st: os.stat_result) -> None:
+        """Anything but a directory."""
+        mode = st.st_mode
+        if stat.S_ISREG(mode):
             self._regular(parent_fd, base, name, st)
         elif stat.S_ISLNK(mode):
             info = self._info(name, st)
@@ -185,12 +230,6 @@ class TarWriter:
                 info.type, info.mode = tarfile.REGTYPE, 0o600
                 self._header(info)
 
-    def _children(self, fd: int, prefix: str) -> None:
-        with os.scandir(fd) as it:
-            names = sorted(entry.name for entry in it)
-        for base in names:
-            self.add(fd, base, prefix + base)
-
     def _regular(self, parent_fd: int, base: str, name: str, st: os.stat_result) -> None:
         info = self._info(name, st)
         if st.st_nlink > 1:
@@ -199,16 +238,11 @@ class TarWriter:
                 info.type, info.linkname = tarfile.LNKTYPE, first
                 self._header(info)
                 return
+        opened = open_regular(parent_fd, base)
+        if opened is None:
+            return  # gone, or swapped for something else since the stat
+        fd, st = opened
         try:
-            fd = os.open(base, _FILE_FLAGS, dir_fd=parent_fd)
-        except OSError as e:
-            if e.errno in _GONE:
-                return
-            raise
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                return  # swapped for something else since the stat
             info = self._info(name, st)
             info.size = st.st_size
             try:
@@ -237,3 +271,169 @@ class TarWriter:
             remaining -= len(chunk)
         if size % _BLOCK:
             self._write(b"\0" * (_BLOCK - size % _BLOCK))
+
+
+# -- reading a tree that may change under us --------------------------------------------------
+
+
+class TreeTooDeep(Conflict):
+    """A directory tree deeper than a walk goes (MAX_DEPTH levels)."""
+
+
+def open_regular(dir_fd: int, name: str) -> tuple[int, os.stat_result] | None:
+    """The regular file `name` of the directory dir_fd, opened for reading, and its fstat;
+    None if it is gone or is not a regular file (a symlink is not followed).
+
+    Two steps, because a plain open runs the driver's open of a device node (or blocks on
+    a FIFO) before any fstat could refuse it, and a running container can swap one in
+    after the caller's stat: an O_PATH open runs no driver code, and the reopen through
+    /proc/self/fd reaches exactly the inode found to be a regular file."""
+    try:
+        handle = os.open(name, _PATH_FLAGS, dir_fd=dir_fd)
+    except OSError as e:
+        if e.errno in _GONE:
+            return None
+        raise
+    try:
+        st = os.fstat(handle)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        return os.open(f"/proc/self/fd/{handle}", _READ_FLAGS), st
+    finally:
+        os.close(handle)
+
+
+def sorted_names(fd: int) -> list[str]:
+    """The entries of the directory fd sorted by name, the order walks visit them in."""
+    with os.scandir(fd) as it:
+        return sorted(entry.name for entry in it)
+
+
+class DirPath:
+    """The directories down one path of a tree from its root fd, the path a depth-first
+    walk is on: each opened from its parent by name with O_NOFOLLOW, so nothing outside
+    the tree is reached even if a running container swaps a directory for a symlink.
+
+    However deep the path, few fds stay open: a level d levels above the current one is
+    kept while d < 16, or d < 256 and it is a multiple of 16, or d < 4096 and it is a
+    multiple of 256, and so on: under 50 fds for 4096 levels. A level whose fd was closed
+    is opened again when the walk is back in it, from the nearest open level above it, by
+    name, and must be the very directory it was (device and inode); if it is not (moved or
+    removed meanwhile), fd() is None and the walk skips the rest of it, as it skips
+    anything that vanishes under it. That costs about one open per directory of the tree.
+    Deeper than max_depth, enter() raises TreeTooDeep.
+    """
+
+    def __init__(self, root: int, max_depth: int = MAX_DEPTH) -> None:
+        self.max_depth = max_depth
+        self._fds: list[int | None] = [root]  # the caller's root, never closed here
+        self._names = [""]
+        self._ids = [(0, 0)]  # (st_dev, st_ino) of each level, to know it again
+
+    def __enter__(self) -> DirPath:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()
+
+    @property
+    def depth(self) -> int:
+        return len(self._fds) - 1
+
+    @property
+    def name(self) -> str:
+        """The current directory's name in its parent ("" at the root)."""
+        return self._names[-1]
+
+    def fd(self) -> int | None:
+        """The current directory (opened again if it was closed); None if it went away."""
+        fd = self._fds[-1]
+        return fd if fd is not None else self._reopen()
+
+    def enter(self, name: str) -> tuple[int, os.stat_result] | None:
+        """Go down into the subdirectory `name`: its fd and fstat, or None (and stay) if it
+        is gone or not a directory (a symlink to one is not)."""
+        parent = self.fd()
+        if parent is None:
+            return None
+        if self.depth >= self.max_depth:
+            raise TreeTooDeep(f"the directory tree is deeper than {self.max_depth} levels")
+        try:
+            fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
+        except OSError as e:
+            if e.errno in _GONE:
+                return None
+            raise
+        try:
+            st = os.fstat(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fds.append(fd)
+        self._names.append(name)
+        self._ids.append((st.st_dev, st.st_ino))
+        span = _TIER  # the levels now this far up are kept only at multiples of it
+        while span < self.depth:
+            if (self.depth - span) % span:
+                self._close(self.depth - span)
+            span *= _TIER
+        return fd, st
+
+    def leave(self) -> None:
+        """Back up to the parent directory."""
+        if not self.depth:
+            raise ValueError("leave() at the root of a DirPath")
+        self._ids.pop()
+        self._names.pop()
+        fd = self._fds.pop()
+        if fd is not None:
+            os.close(fd)
+
+    def close(self) -> None:
+        """Close every fd opened here (the root stays the caller's)."""
+        while self.depth:
+            self.leave()
+
+    def _close(self, level: int) -> None:
+        fd = self._fds[level]
+        if fd is not None:
+            self._fds[level] = None
+            os.close(fd)
+
+    def _reopen(self) -> int | None:
+        level = kept = self.depth
+        while self._fds[kept] is None:
+            kept -= 1
+        parent = self._fds[kept]
+        assert parent is not None
+        for i in range(kept + 1, level + 1):
+            try:
+                fd = os.open(self._names[i], _DIR_FLAGS, dir_fd=parent)
+            except OSError as e:
+                if e.errno not in _GONE:
+                    raise
+                fd = -1
+            if fd >= 0:
+                try:
+                    st = os.fstat(fd)
+                except BaseException:
+                    os.close(fd)
+                    raise
+                if (st.st_dev, st.st_ino) != self._ids[i]:
+                    os.close(fd)
+                    fd = -1
+            if i - 1 > kept and not _kept(i - 1, level):
+                self._close(i - 1)  # only needed to open level i
+            if fd < 0:
+                return None
+            self._fds[i] = parent = fd
+        return parent
+
+
+def _kept(level: int, depth: int) -> bool:
+    """Whether a DirPath at depth keeps level open (see DirPath)."""
+    span = 1
+    while depth - level >= span * _TIER:
+        span *= _TIER
+    return level % span == 0
