@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 from ketch.images import lowerview
 from ketch.images.fsutil import remove_tree_at
-from ketch.util.tarball.write import DirPath, open_regular, sorted_names
+from ketch.util.fswalk import DirPath, open_regular, sorted_names
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CHUNK = 1 << 20

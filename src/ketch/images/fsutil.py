@@ -9,7 +9,7 @@ import re
 import stat
 
 from ketch.errors import InvalidParameter
-from ketch.util.tarball.write import DirPath, sorted_names
+from ketch.util.fswalk import DirPath, sorted_names
 
 _libc = ctypes.CDLL(None, use_errno=True)
 HEX64 = re.compile(r"[a-f0-9]{64}", re.ASCII)

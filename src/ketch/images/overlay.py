@@ -21,7 +21,8 @@ from ketch.images.image import Image
 from ketch.images.mount import is_mountpoint, mount_overlay, unmount
 from ketch.images.snapshotbase import DIR_FLAGS, SnapshotDriver
 from ketch.images.treediff import INIT_PARENTS, INIT_PATHS, Change
-from ketch.util.tarball.write import MAX_DEPTH, DirPath, TarWriter
+from ketch.util.fswalk import MAX_DEPTH, DirPath
+from ketch.util.tarball.write import TarWriter
 
 
 class OverlayDriver(SnapshotDriver):

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from ketch.images import lowerview
 from ketch.images.lowerview import LayerDirs
-from ketch.util.tarball.write import DirPath, sorted_names
+from ketch.util.fswalk import DirPath, sorted_names
 
 MODIFIED, ADDED, DELETED = 0, 1, 2
 KIND_LETTERS = "CAD"

@@ -21,7 +21,8 @@ from ketch.images.fsutil import remove_tree
 from ketch.images.image import Image
 from ketch.images.snapshotbase import DIR_FLAGS, SnapshotDriver
 from ketch.images.treediff import DELETED, Change
-from ketch.util.tarball.write import DirPath, TarWriter
+from ketch.util.fswalk import DirPath
+from ketch.util.tarball.write import TarWriter
 
 
 class VfsDriver(SnapshotDriver):

@@ -22,22 +22,15 @@ import os
 import stat
 import tarfile
 from collections.abc import Callable
-from types import TracebackType
 
-from ketch.errors import Conflict
+from ketch.util.fswalk import GONE, DirPath, open_regular, sorted_names
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
 CAPABILITY_XATTR = "security.capability"
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_OPAQUE = ".wh..wh..opq"
-MAX_DEPTH = 4096  # directory levels a walk goes down before it gives up (TreeTooDeep)
-_TIER = 16  # a DirPath keeps its last 16 levels open, every 16th of the 256 above, ...
 _BLOCK = tarfile.BLOCKSIZE
 _FLUSH = 1 << 20
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_PATH_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
-_READ_FLAGS = os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC
-_GONE = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)  # changed under us: skip it
 _TYPES = {stat.S_IFDIR: tarfile.DIRTYPE, stat.S_IFLNK: tarfile.SYMTYPE,
           stat.S_IFCHR: tarfile.CHRTYPE, stat.S_IFBLK: tarfile.BLKTYPE,
           stat.S_IFIFO: tarfile.FIFOTYPE, stat.S_IFREG: tarfile.REGTYPE}
@@ -135,7 +128,7 @@ class TarWriter:
         try:
             st = os.stat(base, dir_fd=parent_fd, follow_symlinks=False)
         except OSError as e:
-            if e.errno in _GONE:
+            if e.errno in GONE:
                 return
             raise
         if not stat.S_ISDIR(st.st_mode):
@@ -184,7 +177,7 @@ class TarWriter:
             try:
                 st = os.stat(base, dir_fd=parent_fd, follow_symlinks=False)
             except OSError as e:
-                if e.errno in _GONE:
+                if e.errno in GONE:
                     continue
                 raise
             if not stat.S_ISDIR(st.st_mode):
@@ -208,7 +201,7 @@ class TarWriter:
             try:
                 info.linkname = os.readlink(base, dir_fd=parent_fd)
             except OSError as e:
-                if e.errno in _GONE or e.errno == errno.EINVAL:
+                if e.errno in GONE or e.errno == errno.EINVAL:
                     return
                 raise
             self._header(info)
@@ -271,169 +264,3 @@ class TarWriter:
             remaining -= len(chunk)
         if size % _BLOCK:
             self._write(b"\0" * (_BLOCK - size % _BLOCK))
-
-
-# -- reading a tree that may change under us --------------------------------------------------
-
-
-class TreeTooDeep(Conflict):
-    """A directory tree deeper than a walk goes (MAX_DEPTH levels)."""
-
-
-def open_regular(dir_fd: int, name: str) -> tuple[int, os.stat_result] | None:
-    """The regular file `name` of the directory dir_fd, opened for reading, and its fstat;
-    None if it is gone or is not a regular file (a symlink is not followed).
-
-    Two steps, because a plain open runs the driver's open of a device node (or blocks on
-    a FIFO) before any fstat could refuse it, and a running container can swap one in
-    after the caller's stat: an O_PATH open runs no driver code, and the reopen through
-    /proc/self/fd reaches exactly the inode found to be a regular file."""
-    try:
-        handle = os.open(name, _PATH_FLAGS, dir_fd=dir_fd)
-    except OSError as e:
-        if e.errno in _GONE:
-            return None
-        raise
-    try:
-        st = os.fstat(handle)
-        if not stat.S_ISREG(st.st_mode):
-            return None
-        return os.open(f"/proc/self/fd/{handle}", _READ_FLAGS), st
-    finally:
-        os.close(handle)
-
-
-def sorted_names(fd: int) -> list[str]:
-    """The entries of the directory fd sorted by name, the order walks visit them in."""
-    with os.scandir(fd) as it:
-        return sorted(entry.name for entry in it)
-
-
-class DirPath:
-    """The directories down one path of a tree from its root fd, the path a depth-first
-    walk is on: each opened from its parent by name with O_NOFOLLOW, so nothing outside
-    the tree is reached even if a running container swaps a directory for a symlink.
-
-    However deep the path, few fds stay open: a level d levels above the current one is
-    kept while d < 16, or d < 256 and it is a multiple of 16, or d < 4096 and it is a
-    multiple of 256, and so on: under 50 fds for 4096 levels. A level whose fd was closed
-    is opened again when the walk is back in it, from the nearest open level above it, by
-    name, and must be the very directory it was (device and inode); if it is not (moved or
-    removed meanwhile), fd() is None and the walk skips the rest of it, as it skips
-    anything that vanishes under it. That costs about one open per directory of the tree.
-    Deeper than max_depth, enter() raises TreeTooDeep.
-    """
-
-    def __init__(self, root: int, max_depth: int = MAX_DEPTH) -> None:
-        self.max_depth = max_depth
-        self._fds: list[int | None] = [root]  # the caller's root, never closed here
-        self._names = [""]
-        self._ids = [(0, 0)]  # (st_dev, st_ino) of each level, to know it again
-
-    def __enter__(self) -> DirPath:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
-        self.close()
-
-    @property
-    def depth(self) -> int:
-        return len(self._fds) - 1
-
-    @property
-    def name(self) -> str:
-        """The current directory's name in its parent ("" at the root)."""
-        return self._names[-1]
-
-    def fd(self) -> int | None:
-        """The current directory (opened again if it was closed); None if it went away."""
-        fd = self._fds[-1]
-        return fd if fd is not None else self._reopen()
-
-    def enter(self, name: str) -> tuple[int, os.stat_result] | None:
-        """Go down into the subdirectory `name`: its fd and fstat, or None (and stay) if it
-        is gone or not a directory (a symlink to one is not)."""
-        parent = self.fd()
-        if parent is None:
-            return None
-        if self.depth >= self.max_depth:
-            raise TreeTooDeep(f"the directory tree is deeper than {self.max_depth} levels")
-        try:
-            fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
-        except OSError as e:
-            if e.errno in _GONE:
-                return None
-            raise
-        try:
-            st = os.fstat(fd)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._fds.append(fd)
-        self._names.append(name)
-        self._ids.append((st.st_dev, st.st_ino))
-        span = _TIER  # the levels now this far up are kept only at multiples of it
-        while span < self.depth:
-            if (self.depth - span) % span:
-                self._close(self.depth - span)
-            span *= _TIER
-        return fd, st
-
-    def leave(self) -> None:
-        """Back up to the parent directory."""
-        if not self.depth:
-            raise ValueError("leave() at the root of a DirPath")
-        self._ids.pop()
-        self._names.pop()
-        fd = self._fds.pop()
-        if fd is not None:
-            os.close(fd)
-
-    def close(self) -> None:
-        """Close every fd opened here (the root stays the caller's)."""
-        while self.depth:
-            self.leave()
-
-    def _close(self, level: int) -> None:
-        fd = self._fds[level]
-        if fd is not None:
-            self._fds[level] = None
-            os.close(fd)
-
-    def _reopen(self) -> int | None:
-        level = kept = self.depth
-        while self._fds[kept] is None:
-            kept -= 1
-        parent = self._fds[kept]
-        assert parent is not None
-        for i in range(kept + 1, level + 1):
-            try:
-                fd = os.open(self._names[i], _DIR_FLAGS, dir_fd=parent)
-            except OSError as e:
-                if e.errno not in _GONE:
-                    raise
-                fd = -1
-            if fd >= 0:
-                try:
-                    st = os.fstat(fd)
-                except BaseException:
-                    os.close(fd)
-                    raise
-                if (st.st_dev, st.st_ino) != self._ids[i]:
-                    os.close(fd)
-                    fd = -1
-            if i - 1 > kept and not _kept(i - 1, level):
-                self._close(i - 1)  # only needed to open level i
-            if fd < 0:
-                return None
-            self._fds[i] = parent = fd
-        return parent
-
-
-def _kept(level: int, depth: int) -> bool:
-    """Whether a DirPath at depth keeps level open (see DirPath)."""
-    span = 1
-    while depth - level >= span * _TIER:
-        span *= _TIER
-    return level % span == 0
