@@ -23,7 +23,7 @@ import struct
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, TypeVar, cast
 
 from ketch.errors import Conflict, HostError, InvalidParameter, KetchError
 from ketch.util.tarball.compression import ERRORS, DigestReader, Prefixed, decompressed
@@ -35,6 +35,7 @@ WHITEOUT_OPAQUE = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
 _XATTR_PAX = "SCHILY.xattr."
 _CHUNK = 1 << 20
+T = TypeVar("T")
 _SPACE_CHECK_EVERY = 64 << 20
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # xattr failures that mean "this filesystem or user cannot keep it": dropped, like Docker does
@@ -333,6 +334,15 @@ class _Applier:
         self._cached = (parts, fd)
         return fd
 
+    def _fresh(self, parent_fd: int, path: tuple[str, ...], create: Callable[[], T]) -> T:
+        """create() the entry at path; if the name is taken, make room and create again.
+        (Trying first saves a lookup per entry: in a new layer, names are new.)"""
+        try:
+            return create()
+        except FileExistsError:
+            self._clear(parent_fd, path, keep_dir=False)
+            return create()
+
     def _clear(self, parent_fd: int, path: tuple[str, ...], keep_dir: bool) -> bool:
         """Make room for a new entry at path; returns True if a directory stays in place."""
         base = path[-1]
@@ -417,8 +427,11 @@ class _Applier:
         if self.options.cp_dest is not None and member.issym():
             self._contained_link(parts, member)
         if member.isdir():
-            if not self._clear(parent_fd, parts, keep_dir=True):
+            try:
                 os.mkdir(base, 0o700, dir_fd=parent_fd)
+            except FileExistsError:
+                if not self._clear(parent_fd, parts, keep_dir=True):
+                    os.mkdir(base, 0o700, dir_fd=parent_fd)
             fd = os.open(base, _DIR_FLAGS, dir_fd=parent_fd)
             try:
                 self._attributes(member, fd=fd)
@@ -426,11 +439,10 @@ class _Applier:
                 os.close(fd)
             self._dirs[parts] = (member.mode, _mtime_ns(member))
         elif member.isreg():
-            self._clear(parent_fd, parts, keep_dir=False)
             self._regular(parent_fd, base, member, tar, parts)
         elif member.issym():
-            self._clear(parent_fd, parts, keep_dir=False)
-            os.symlink(member.linkname, base, dir_fd=parent_fd)
+            self._fresh(parent_fd, parts,
+                        lambda: os.symlink(member.linkname, base, dir_fd=parent_fd))
             self.size += len(os.fsencode(member.linkname))
             self._attributes(member, parent_fd=parent_fd, base=base)
         elif member.islnk():
@@ -438,11 +450,11 @@ class _Applier:
         elif member.ischr() or member.isblk() or member.isfifo():
             if not member.isfifo() and not self.privileged:
                 return  # device nodes need CAP_MKNOD; skipped like a rootless Docker does
-            self._clear(parent_fd, parts, keep_dir=False)
             kind = stat.S_IFIFO if member.isfifo() else (
                 stat.S_IFCHR if member.ischr() else stat.S_IFBLK)
-            os.mknod(base, kind | 0o600, os.makedev(member.devmajor, member.devminor),
-                     dir_fd=parent_fd)
+            device = os.makedev(member.devmajor, member.devminor)
+            self._fresh(parent_fd, parts,
+                        lambda: os.mknod(base, kind | 0o600, device, dir_fd=parent_fd))
             self._node_attributes(parent_fd, base, kind, member)
         else:
             raise InvalidParameter(
@@ -477,8 +489,9 @@ class _Applier:
                  tar: tarfile.TarFile, parts: tuple[str, ...]) -> None:
         if member.size > self.limits.max_bytes - self._bytes:
             raise InvalidParameter(f"layer is larger than {self.limits.max_bytes} bytes")
-        fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600, dir_fd=parent_fd)
+        fd = self._fresh(parent_fd, parts, lambda: os.open(
+            base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+            dir_fd=parent_fd))
         try:
             if self.recorder is not None and member.sparse is None:
                 self.recorder.content(member.offset_data, member.size, "/".join(parts),
@@ -544,9 +557,9 @@ class _Applier:
                 raise InvalidParameter(
                     f"invalid tar entry {member.name!r}: hard link to a directory"
                 )
-            self._clear(parent_fd, parts, keep_dir=False)
-            os.link(target[-1], base, src_dir_fd=target_fd, dst_dir_fd=parent_fd,
-                    follow_symlinks=False)
+            self._fresh(parent_fd, parts, lambda: os.link(
+                target[-1], base, src_dir_fd=target_fd, dst_dir_fd=parent_fd,
+                follow_symlinks=False))
         finally:
             if target_fd >= 0:
                 os.close(target_fd)
@@ -565,8 +578,8 @@ class _Applier:
         name = base[len(WHITEOUT_PREFIX):]
         if name in ("", ".", ".."):
             raise InvalidParameter(f"invalid tar entry {member.name!r}: invalid whiteout")
-        self._clear(parent_fd, (*parts[:-1], name), keep_dir=False)
-        os.mknod(name, stat.S_IFCHR, os.makedev(0, 0), dir_fd=parent_fd)
+        self._fresh(parent_fd, (*parts[:-1], name),
+                    lambda: os.mknod(name, stat.S_IFCHR, os.makedev(0, 0), dir_fd=parent_fd))
         if self.privileged:
             os.chown(name, member.uid, member.gid, dir_fd=parent_fd, follow_symlinks=False)
 
