@@ -33,33 +33,48 @@ def make_tree(root: Path) -> None:
         (directory / f"f{i}").write_bytes(os.urandom(TREE_FILE_SIZE))
 
 
-def bench(engine: Engine, work: Path, archive: Path, tree: Path, n: int) -> dict[str, float]:
-    results: dict[str, list[float]] = {}
-
-    def timed(key: str, *args: str) -> None:
-        results.setdefault(key, []).append(engine(*args) * 1000)
-
-    # a container that wrote a 100 MB tree, to commit
+def prepare(engine: Engine) -> None:
+    """A container that wrote a 100 MB tree (to commit), and one to copy into."""
     engine("run", "--name", "writer", "busybox", "sh", "-c",
            f"mkdir /t && cd /t && for i in $(seq {TREE_FILES}); do "
            f"head -c {TREE_FILE_SIZE} /dev/urandom > f$i; done")
     engine("create", "--name", "target", "busybox", "true")
+
+
+def rounds(engines: list[Engine], work: Path, archive: Path, tree: Path,
+           n: int) -> dict[str, dict[str, float]]:
+    """Each operation on each engine in turn, n times: load drift and the disk's state
+    (writeback of what the last step wrote) hit both alike."""
+    samples: dict[str, dict[str, list[float]]] = {e.name: {} for e in engines}
+
+    def timed(engine: Engine, key: str, *args: str) -> None:
+        samples[engine.name].setdefault(key, []).append(engine(*args) * 1000)
+
     for i in range(n):
-        timed("import debian rootfs", "import", str(DEBIAN), "bench/import:x")
-        engine("rmi", "bench/import:x")
-        timed("load debian (docker-archive)", "load", "-i", str(archive))
-        out = work / f"{engine.name}-{i}.tar"
-        timed("save debian", "save", "-o", str(out), "debian:bench")
-        out.unlink()
-        engine("rmi", "debian:bench")
-        timed("commit (100 MB written)", "commit", "writer", f"bench/commit:{i}")
-        engine("rmi", f"bench/commit:{i}")
-        timed("cp 100 MB tree into a container", "cp", str(tree), f"target:/tree{i}")
-        dest = work / f"out-{engine.name}-{i}"
-        timed("cp 100 MB tree out of a container", "cp", f"target:/tree{i}", str(dest))
-        shutil.rmtree(dest)
-    engine("rm", "-f", "writer", "target")
-    return {key: statistics.median(samples) for key, samples in results.items()}
+        order = engines if i % 2 == 0 else engines[::-1]  # neither always goes first
+        for engine in order:
+            timed(engine, "import debian rootfs", "import", str(DEBIAN), "bench/import:x")
+            engine("rmi", "bench/import:x")
+        for engine in order:
+            timed(engine, "load debian (docker-archive)", "load", "-i", str(archive))
+        for engine in order:
+            out = work / f"{engine.name}-{i}.tar"
+            timed(engine, "save debian", "save", "-o", str(out), "debian:bench")
+            out.unlink()
+            engine("rmi", "debian:bench")
+        for engine in order:
+            timed(engine, "commit (100 MB written)", "commit", "writer", f"bench/commit:{i}")
+            engine("rmi", f"bench/commit:{i}")
+        for engine in order:
+            timed(engine, "cp 100 MB tree into a container", "cp", str(tree),
+                  f"target:/tree{i}")
+        for engine in order:
+            dest = work / f"out-{engine.name}-{i}"
+            timed(engine, "cp 100 MB tree out of a container", "cp", f"target:/tree{i}",
+                  str(dest))
+            shutil.rmtree(dest)
+    return {name: {key: statistics.median(values) for key, values in by_key.items()}
+            for name, by_key in samples.items()}
 
 
 def main() -> int:
@@ -90,7 +105,9 @@ def main() -> int:
         archive = work / "debian.tar"
         docker("save", "-o", str(archive), "debian:bench")
         docker("rmi", "debian:bench")
-        results = {e.name: bench(e, work, archive, tree, args.n) for e in engines}
+        for engine in engines:
+            prepare(engine)
+        results = rounds(engines, work, archive, tree, args.n)
         ketch, dock = results["ketch"], results["docker"]
         print(f"{'':38}{'ketch':>12}{'docker':>12}{'ratio':>12}")
         for key in ketch:

@@ -36,7 +36,7 @@ from ketch.images.oci import (
 )
 from ketch.images.reference import normalize
 from ketch.images.store import MAX_LAYERS, ImageStore, PreparedImage, host_architecture
-from ketch.util.tarball.compression import ERRORS, DigestReader, Prefixed, decompressed
+from ketch.util.tarball.compression import ERRORS, DigestReader, Prefixed, compression, decompressed
 from ketch.util.tarball.extract import Limits, StrictTarInfo
 
 MAX_METADATA = 64 << 20  # JSON kept in memory for the whole archive
@@ -134,6 +134,16 @@ def _file(source: IO[bytes], size: int, store: ImageStore, archive: _Archive) ->
             raise InvalidParameter("invalid archive: too much metadata")
         data = head + source.read(size - len(head))
         return _Blob(digest_of(data), data=data)
+    if not compression(head):
+        # an uncompressed layer's blob digest is its diffID, which extraction computes over
+        # every byte of the file (to its end): no second pass of sha256 over it
+        try:
+            layer = store.layers.extract(Prefixed(head, source), store.limits)  # type: ignore[arg-type]
+        except _Bomb:
+            raise
+        except KetchError as e:
+            return _Blob("", error=e)
+        return _Blob(layer.diff_id, layer=layer)
     hashing = DigestReader(Prefixed(head, source))  # type: ignore[arg-type]
     try:
         layer = store.layers.extract(io.BufferedReader(hashing, 1 << 20), store.limits)
@@ -174,6 +184,8 @@ class _Reader:
 
     def layer(self, path: str, diff_id: str, digest: str | None = None) -> PendingLayer:
         blob = self.blob(path)
+        if blob.error is not None and blob.data is None:
+            raise InvalidParameter(f"invalid archive: layer {path}: {blob.error}")
         _check_digest(blob, path, "layer", digest)
         if blob.layer is None and blob.data is not None:  # a tiny layer that looked like JSON
             try:

@@ -42,7 +42,7 @@ class Recorder:
 
     def __init__(self, path: str) -> None:
         self._out = open(path, "wb")  # noqa: SIM115 - closed in close()
-        self._zip = zlib.compressobj(6)
+        self._zip = zlib.compressobj(1)
         # raw bytes not written yet: the stream's bytes [base, base + len(pending)), always
         # contiguous (content is skipped before it is kept, or cut out in content())
         self._pending = bytearray()
