@@ -37,7 +37,7 @@ from ketch.images.oci import (
 from ketch.images.reference import normalize
 from ketch.images.store import MAX_LAYERS, ImageStore, PreparedImage, host_architecture
 from ketch.util.tarball.compression import ERRORS, DigestReader, Prefixed, compression, decompressed
-from ketch.util.tarball.extract import Limits, StrictTarInfo
+from ketch.util.tarball.extract import Limits, StrictTarInfo, content_reader
 
 MAX_METADATA = 64 << 20  # JSON kept in memory for the whole archive
 MAX_ENTRIES = 100_000  # files, links and directories of an archive
@@ -79,8 +79,10 @@ class _Metered(io.RawIOBase):
     together may expand the upload max_ratio times (a gzip archive of plain layers would
     pass each layer's own check at 1:1)."""
 
-    def __init__(self, source: IO[bytes], archive: _Archive, limits: Limits) -> None:
-        self._source = source
+    def __init__(self, read: Callable[[int], bytes], size: int, archive: _Archive,
+                 limits: Limits) -> None:
+        self._read = read
+        self._left = size  # the read goes on past the file's end: it is bounded here
         self._archive = archive
         self._limits = limits
 
@@ -88,7 +90,12 @@ class _Metered(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        data = self._source.read(len(buffer))
+        if self._left <= 0:
+            return 0
+        data = self._read(min(len(buffer), self._left))
+        if not data:
+            raise InvalidParameter("invalid archive: unexpected end of a file in it")
+        self._left -= len(data)
         memoryview(buffer).cast("B")[: len(data)] = data
         archive, limits = self._archive, self._limits
         archive.expanded += len(data)
@@ -116,12 +123,11 @@ def _read(stream: BinaryIO, store: ImageStore, archive: _Archive) -> None:
                     posixpath.dirname(path), member.linkname)
                 archive.links[path] = _clean(target)
             elif member.isreg():
-                source = tar.extractfile(member)
-                assert source is not None
                 replaced = archive.files.get(path)
                 if replaced is not None and replaced.layer is not None:
                     store.layers.discard(replaced.layer)  # the same name again: last wins
-                metered = _Metered(source, archive, store.limits)
+                metered = _Metered(content_reader(tar, member), member.size, archive,
+                                   store.limits)
                 archive.files[path] = _file(io.BufferedReader(metered, 1 << 20),
                                             member.size, store, archive)
 

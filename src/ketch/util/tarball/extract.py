@@ -576,7 +576,7 @@ class _Applier:
             if self.recorder is not None:
                 self.recorder.content(member.offset_data, member.size, "/".join(parts),
                                       self.reader.count)
-            data = _content_reader(tar, member)(member.size) if member.size else b""
+            data = content_reader(tar, member)(member.size) if member.size else b""
             if len(data) != member.size:
                 raise InvalidParameter(f"unexpected end of archive in {member.name!r}")
             self._account(len(data))
@@ -590,7 +590,7 @@ class _Applier:
             if self.recorder is not None and member.sparse is None:
                 self.recorder.content(member.offset_data, member.size, "/".join(parts),
                                       self.reader.count)
-            read = _content_reader(tar, member)
+            read = content_reader(tar, member)
             # a sparse entry's content is not recorded as such: what of it was read is raw
             flush = self.recorder.flush if self.recorder is not None and \
                 member.sparse is not None else None
@@ -771,7 +771,7 @@ def _entry_error(e: OSError, member: tarfile.TarInfo) -> KetchError:
     return HostError(f"failed to extract {member.name!r}: {e.strerror}")
 
 
-def _content_reader(tar: tarfile.TarFile, member: tarfile.TarInfo) -> Callable[[int], bytes]:
+def content_reader(tar: tarfile.TarFile, member: tarfile.TarInfo) -> Callable[[int], bytes]:
     """read(n) of the member's content. A plain member is read straight from the archive
     stream (what tarfile's own reader does, minus a buffer copy), with the stream's read
     size raised to the request: its default of 10 KiB costs a Python call per 10 KiB."""
