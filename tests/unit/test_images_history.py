@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -73,19 +72,6 @@ def test_missing_created_is_gos_zero_time() -> None:
 def test_more_layer_entries_than_layers_is_an_error() -> None:
     with pytest.raises(KetchError, match="too many non-empty layers in History section"):
         records(_image(BUILT), [1, 2])
-
-
-@pytest.fixture
-def utc() -> Iterator[None]:
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    yield
-    if old is None:
-        os.environ.pop("TZ")
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
 
 
 def test_table_as_docker_prints_it(utc: None) -> None:

@@ -85,11 +85,17 @@ async def image_load(request: web.Request) -> web.StreamResponse:
     quiet = (request.query.get("quiet") or "").lower() in ("1", "true")
     body = io.BufferedReader(RequestBody(request, asyncio.get_running_loop()), SPOOL_CHUNK)
     lines = await run_blocking(load, _engine(request).images, body)
+    return await _messages(request, [{"stream": line + "\n"} for line in lines
+                                     if not quiet or line.startswith("Loaded image")])
+
+
+async def _messages(request: web.Request, messages: list[dict[str, str]]
+                    ) -> web.StreamResponse:
+    """The JSON message stream Docker answers image operations with, one per line."""
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     await response.prepare(request)
-    for line in lines:
-        if not quiet or line.startswith("Loaded image"):
-            await response.write(json.dumps({"stream": line + "\n"}).encode() + b"\n")
+    for message in messages:
+        await response.write(json.dumps(message).encode() + b"\n")
     await response.write_eof()
     return response
 
@@ -145,11 +151,7 @@ async def image_create(request: web.Request) -> web.StreamResponse:
     image = await run_blocking(functools.partial(
         engine.images.import_tar, body, reference=reference, changes=changes,
         message=message))
-    response = web.StreamResponse(headers={"Content-Type": "application/json"})
-    await response.prepare(request)
-    await response.write(json.dumps({"status": image.id}).encode() + b"\n")
-    await response.write_eof()
-    return response
+    return await _messages(request, [{"status": image.id}])
 
 
 @_route("POST", "/images/{name:.+}/tag")

@@ -25,6 +25,7 @@ import sys
 from ketch.cli.command import CLIError, Command
 from ketch.cli.context import Context
 from ketch.cli.flags import Flag, Parsed
+from ketch.cli.outfile import TO_TERMINAL, to_stdout, write_atomically
 from ketch.client.errors import APIError
 from ketch.util.gopath import (
     base,
@@ -41,9 +42,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import Any
 
-    from ketch.client.http import Response
 
-TO_TERMINAL = "cowardly refusing to save to a terminal. Use the -o flag or redirect"
 _GO_DIR, _GO_SYMLINK, _GO_DEVICE, _GO_IRREGULAR = 1 << 31, 1 << 27, 1 << 26, 1 << 19
 _MAX_LINKS = 255
 
@@ -333,18 +332,6 @@ def _write_tar(info: CopyInfo, first: str) -> Callable[[Callable[[bytes], object
     return write
 
 
-def _to_stdout(resp: Response) -> int:
-    """The body to stdout; a reader that went away (`| head`) ends it quietly."""
-    out = sys.stdout.buffer
-    try:
-        for chunk in resp.iter_chunks():
-            out.write(chunk)
-        out.flush()
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return 0
-
-
 # -- cp ---------------------------------------------------------------------------------------
 
 
@@ -389,7 +376,8 @@ def _from_container(ctx: Context, container: str, src_path: str, dst_path: str,
     resp, found = client.get_archive(container, src_path)
     try:
         if dst_path == "-":
-            return _to_stdout(resp)
+            to_stdout(resp.iter_chunks())
+            return 0
         content = _Chunks(resp.iter_chunks())
         error: CLIError | None = None
         try:
@@ -507,28 +495,6 @@ def _export_target(path: str) -> str | None:
     return "cannot write to a sticky bit file"
 
 
-def _save_to(resp: Response, path: str) -> None:
-    """Into a temporary file beside path, made 0600 and renamed over it once complete."""
-    import tempfile
-
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{os.path.basename(path)}", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for chunk in resp.iter_chunks():
-                f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, os.path.abspath(path))
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _export(ctx: Context, opts: Parsed) -> int:
     output = opts.output or ""
     if not output and sys.stdout.isatty():
@@ -540,9 +506,10 @@ def _export(ctx: Context, opts: Parsed) -> int:
     resp = ctx.client.export(opts.args[0])
     try:
         if output:
-            _save_to(resp, output)
+            write_atomically(output, resp.iter_chunks())
             return 0
-        return _to_stdout(resp)
+        to_stdout(resp.iter_chunks())
+        return 0
     finally:
         resp.conn.close()
 

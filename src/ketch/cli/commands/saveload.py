@@ -2,47 +2,26 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 from ketch.cli.command import CLIError, Command
 from ketch.cli.context import Context
 from ketch.cli.flags import Flag, Parsed
+from ketch.cli.outfile import TO_TERMINAL, to_stdout, write_atomically
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import BinaryIO
-
-TO_TERMINAL = "cowardly refusing to save to a terminal. Use the -o flag or redirect"
-
 
 def _save(ctx: Context, opts: Parsed) -> int:
     if not opts.output and sys.stdout.isatty():
         raise CLIError(TO_TERMINAL, 1)
     resp = ctx.client.save(list(opts.args))
     try:
-        if not opts.output:
-            out = sys.stdout.buffer
-            for chunk in resp.iter_chunks():
-                out.write(chunk)
-            out.flush()
-            return 0
-        # as the docker CLI: into a temporary file beside the target, renamed when complete
-        target = opts.output
-        tmp = os.path.join(os.path.dirname(target) or ".", f".{os.path.basename(target)}.tmp"
-                                                           f"{os.getpid()}")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-            with open(fd, "wb") as f:  # 0600, as the docker CLI's temporary file
-                for chunk in resp.iter_chunks():
-                    f.write(chunk)
-            os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        if opts.output:
+            write_atomically(opts.output, resp.iter_chunks())
+        else:
+            to_stdout(resp.iter_chunks())
     finally:
         resp.conn.close()
     return 0
