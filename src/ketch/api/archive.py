@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ketch.api.routing import Handler, RequestBody, stream_from_thread, versioned
+from ketch.api.routing import Handler, RequestBody, query_bool, stream_from_thread, versioned
 from ketch.engine.archive import (
     STAT_HEADER,
     archive_path,
@@ -47,12 +47,6 @@ def _path(request: web.Request) -> str:
     return path
 
 
-def _docker_bool(request: web.Request, name: str) -> bool:
-    """httputils.BoolValue: anything but "", 0, no, false and none is true."""
-    value = request.query.get(name, "").strip().lower()
-    return value not in ("", "0", "no", "false", "none")
-
-
 @_route("HEAD", "/containers/{name}/archive")
 async def archive_head(request: web.Request) -> web.Response:
     doc = await stat_path(_engine(request), request.match_info["name"], _path(request))
@@ -73,8 +67,8 @@ async def archive_put(request: web.Request) -> web.Response:
     body = io.BufferedReader(RequestBody(request, asyncio.get_running_loop()), 1 << 20)
     await extract(_engine(request), request.match_info["name"], _path(request),
                   body,
-                  copy_uid_gid=_docker_bool(request, "copyUIDGID"),
-                  no_overwrite_dir_nondir=_docker_bool(request, "noOverwriteDirNonDir"))
+                  copy_uid_gid=query_bool(request, "copyUIDGID"),
+                  no_overwrite_dir_nondir=query_bool(request, "noOverwriteDirNonDir"))
     return web.Response()
 
 

@@ -17,6 +17,7 @@ from ketch.api.routing import (
     Handler,
     RequestBody,
     json_response,
+    query_bool,
     query_filters,
     stream_from_thread,
     versioned,
@@ -47,8 +48,7 @@ async def image_list(request: web.Request) -> web.Response:
     images = store.list()
     found = select(images, query_filters(request), store.get)
     version = api_version(request)
-    shared_size = (request.query.get("shared-size") or "").strip().lower()
-    if version >= (1, 42) and shared_size not in ("", "0", "no", "false", "none"):
+    if version >= (1, 42) and query_bool(request, "shared-size"):
         # shared among the listed images only, as Docker counts it
         listed = {s["Id"] for s in found}
         chosen = [i for i in images if i.id in listed]
@@ -82,7 +82,7 @@ async def _save(request: web.Request, names: list[str]) -> web.StreamResponse:
 async def image_load(request: web.Request) -> web.StreamResponse:
     from ketch.images.load import load
 
-    quiet = (request.query.get("quiet") or "").lower() in ("1", "true")
+    quiet = query_bool(request, "quiet")
     body = io.BufferedReader(RequestBody(request, asyncio.get_running_loop()), SPOOL_CHUNK)
     lines = await run_blocking(load, _engine(request).images, body)
     return await _messages(request, [{"stream": line + "\n"} for line in lines
@@ -112,15 +112,22 @@ async def commit(request: web.Request) -> web.Response:
         raise InvalidParameter(f"invalid JSON: {e}") from None
     if config is not None and not isinstance(config, dict):
         raise InvalidParameter("invalid JSON: the config must be an object")
-    repo = request.query.get("repo") or ""
-    tag = request.query.get("tag") or ""
     image = await _engine(request).commit(
-        ref, reference=(f"{repo}:{tag}" if tag else repo) or None,
+        ref, reference=_reference(request),
         comment=request.query.get("comment") or "",
         author=request.query.get("author") or "",
-        pause=(request.query.get("pause") or "1").lower() not in ("0", "false"),
+        pause="pause" not in request.query or query_bool(request, "pause"),
         changes=request.query.getall("changes", []), config=config)
     return json_response({"Id": image.id}, status=201)
+
+
+def _reference(request: web.Request) -> str | None:
+    """The `repo` and `tag` parameters of commit and import as one name (none without a
+    repo), read as Docker reads them."""
+    from ketch.images.reference import repo_tag
+
+    repo = request.query.get("repo") or ""
+    return repo_tag(repo, request.query.get("tag") or "") if repo else None
 
 
 @_route("GET", "/images/{name:.+}/json")
@@ -141,9 +148,7 @@ async def image_create(request: web.Request) -> web.StreamResponse:
     if source != "-":
         raise InvalidParameter("importing from a URL is not supported: send the tar as the "
                                "request body (fromSrc=-)")
-    repo = request.query.get("repo") or ""
-    tag = request.query.get("tag") or ""
-    reference = f"{repo}:{tag}" if repo and tag else (repo or None)
+    reference = _reference(request)
     changes = request.query.getall("changes", [])
     message = request.query.get("message") or f"Imported from {source}"  # as Docker's router
     engine = _engine(request)

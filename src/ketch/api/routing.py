@@ -56,6 +56,12 @@ def query_filters(request: web.Request) -> dict[str, list[str]]:
     return out
 
 
+def query_bool(request: web.Request, name: str) -> bool:
+    """httputils.BoolValue: anything but "", 0, no, false and none is true."""
+    value = request.query.get(name, "").strip().lower()
+    return value not in ("", "0", "no", "false", "none")
+
+
 BODY_IDLE_TIMEOUT = 300.0  # seconds a client may send nothing in the middle of a body
 
 

@@ -5,7 +5,10 @@ complete; else stdout, never a terminal."""
 from __future__ import annotations
 
 import os
+import stat
 import sys
+
+from ketch.util.gopath import dirname
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -13,6 +16,39 @@ if TYPE_CHECKING:
 
 
 TO_TERMINAL = "cowardly refusing to save to a terminal. Use the -o flag or redirect"
+
+
+def destination_problem(path: str) -> str | None:
+    """atomicwriter's validateDestination: why `-o path` cannot be written, in the docker
+    CLI's words (the caller puts "failed to save image: " or the like in front), or None."""
+    parent = dirname(path)
+    if parent not in ("", ".", ".."):
+        try:
+            st = os.stat(parent)
+        except OSError as e:
+            return f"invalid output path: stat {parent}: {(e.strerror or '').lower()}"
+        if not stat.S_ISDIR(st.st_mode):
+            return f"invalid output path: stat {parent}: not a directory"
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        return f"failed to stat output path: lstat {path}: {(e.strerror or '').lower()}"
+    mode = st.st_mode
+    if stat.S_ISREG(mode) and not mode & 0o7000:
+        return None
+    for test, words in ((stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symbolic link directly"),
+                        (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+                        (stat.S_ISCHR, "a character device file"),
+                        (stat.S_ISBLK, "a block device file")):
+        if test(mode):
+            return f"cannot write to {words}"
+    if mode & stat.S_ISUID:
+        return "cannot write to a setuid file"
+    if mode & stat.S_ISGID:
+        return "cannot write to a setgid file"
+    return "cannot write to a sticky bit file"
 
 
 def to_stdout(chunks: Iterable[bytes]) -> None:

@@ -1,7 +1,7 @@
 """`docker cp` and `docker export` on the daemon side: stat, archive and extract a path in a
 container's root filesystem, and export the whole of it.
 
-Running or not, a container's files are its overlay snapshot (mounted here for the time of
+Running or not, a container's files are its snapshot (mounted here for the time of
 the call if it is not mounted: a created container after a reboot). The call holds the
 container's lock, as Docker does, so a start or rm waits for it and never races the mount.
 Paths are Docker's (ResolvePath and StatPath): the parent of the named entry is resolved
@@ -50,7 +50,7 @@ _GO_DIR, _GO_SYMLINK, _GO_DEVICE, _GO_PIPE, _GO_SOCKET = 1 << 31, 1 << 27, 1 << 
 _GO_SETUID, _GO_SETGID, _GO_CHARDEV, _GO_STICKY = 1 << 23, 1 << 22, 1 << 21, 1 << 20
 
 
-# -- Go's path rules (filepath.Clean and Base, archive's trailing "/" and "/.") ----------
+# -- paths (Go's rules: ketch.util.gopath) ------------------------------------------------
 
 
 def container_path(path: str) -> str:
@@ -281,14 +281,14 @@ def _extract(engine: Engine, c: Container, root_fd: int, ref: str, path: str,
         if c.host_config.get("ReadonlyRootfs"):
             raise InvalidParameter("container rootfs is marked read-only")
         head = body.read(_PEEK)
+        owner = _identity(engine.snapshots.path(c.id), str(c.config.get("User") or "")) \
+            if copy_uid_gid and head else None
     except BaseException:
         os.close(dest_fd)
         raise
     if not head:  # no archive at all: nothing to do, as Docker
         os.close(dest_fd)
         return
-    owner = _identity(engine.snapshots.path(c.id), str(c.config.get("User") or "")) \
-        if copy_uid_gid else None
     options = Options(whiteouts=False, owner=owner, cp_dest=shown, diff_id=False,
                       no_overwrite_dir_nondir=no_overwrite_dir_nondir)
     apply_to(Prefixed(head, body), dest_fd, engine.images.limits, options)  # type: ignore[arg-type]
@@ -297,7 +297,7 @@ def _extract(engine: Engine, c: Container, root_fd: int, ref: str, path: str,
 async def extract(engine: Engine, ref: str, path: str, body: BinaryIO, *,
                   copy_uid_gid: bool, no_overwrite_dir_nondir: bool) -> None:
     """Extract the tar (maybe compressed) read from body (a blocking reader) into the
-    directory at path. Without copy_uid_gid everything belongs to the container's root."""
+    directory at path. Without copy_uid_gid the archive's owners are kept."""
     async with _root(engine, ref) as (c, root_fd):
         await run_blocking(_extract, engine, c, root_fd, ref, path, body, copy_uid_gid,
                            no_overwrite_dir_nondir)

@@ -4,8 +4,9 @@
                               /diff_id   sha256 of the layer's uncompressed tar
                               /size      bytes of content
                               /parent    chainID of the layer below (absent for a base layer)
-                              /tar-split the layer's tar without file content (tarsplit.py),
-                                         to give back the exact tar for `save` and `push`
+                              /tar-split the layer's tar without file content (see
+                                         util/tarball/split.py), to give back the exact
+                                         tar for `save` and `push`
 
 A layer is extracted into a private temporary directory and renamed into place only when
 complete, so a failed or interrupted import leaves no layer; identical layers (same chainID)
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from ketch.errors import NotFound
+from ketch.errors import HostError, NotFound
 from ketch.images.fsutil import HEX64, fsync_dir, hex_of, pid_alive, remove_tree, syncfs
 from ketch.util.tarball.extract import Limits, Options, apply_layer
 from ketch.util.tarball.split import assemble, length
@@ -144,8 +145,12 @@ class LayerStore:
         source = pending.tmp
         if keep:
             source = os.path.join(self.root, f"{_TMP}{os.getpid()}-{secrets.token_hex(6)}")
-            subprocess.run(["cp", "-a", "--", pending.tmp, source], check=True,
-                           stdin=subprocess.DEVNULL)
+            copied = subprocess.run(["cp", "-a", "--", pending.tmp, source],
+                                    stdin=subprocess.DEVNULL, capture_output=True, check=False)
+            if copied.returncode != 0:
+                remove_tree(source)
+                raise HostError(f"cannot copy a layer: {copied.stderr.decode(errors='replace')}"
+                                .strip())
         parent_file = os.path.join(source, "parent")
         if parent is None:
             with contextlib.suppress(FileNotFoundError):

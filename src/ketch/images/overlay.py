@@ -21,7 +21,7 @@ from ketch.images.image import Image
 from ketch.images.mount import is_mountpoint, mount_overlay, unmount
 from ketch.images.snapshotbase import DIR_FLAGS, SnapshotDriver
 from ketch.images.treediff import INIT_PARENTS, INIT_PATHS, Change
-from ketch.util.fswalk import MAX_DEPTH, DirPath
+from ketch.util.fswalk import MAX_DEPTH, DirPath, sorted_names
 from ketch.util.tarball.write import TarWriter
 
 
@@ -187,9 +187,7 @@ def _entries(fd: int) -> Iterator[tuple[str, bool]]:
 def _archive(writer: TarWriter, fd: int, rel: str, dirs: lowerview.LayerDirs) -> None:
     """Everything in the upper directory fd but the init paths. It recurses only into the
     parents of init paths (a level or two, see INIT_PARENTS); TarWriter walks the rest."""
-    with os.scandir(fd) as it:
-        names = sorted(entry.name for entry in it)
-    for name in names:
+    for name in sorted_names(fd):
         path = f"{rel}/{name}" if rel else name
         if path in INIT_PATHS:
             continue

@@ -68,12 +68,16 @@ def until_timestamp(value: str, now: float | None = None) -> float:
                               int(minute or 0), int(second or 0))
         except ValueError:
             raise InvalidParameter(f'parsing time "{value}": day out of range') from None
-        if zone == "Z":
-            moment = moment.replace(tzinfo=UTC)
-        elif zone:
-            offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
-            moment = moment.replace(tzinfo=timezone(offset if zone[0] == "+" else -offset))
-        return moment.timestamp() + (float(f"0.{frac}") if frac else 0.0)
+        try:
+            if zone == "Z":
+                moment = moment.replace(tzinfo=UTC)
+            elif zone:
+                offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+                moment = moment.replace(tzinfo=timezone(offset if zone[0] == "+" else -offset))
+            stamp = moment.timestamp()
+        except (ValueError, OverflowError):  # a zone of a day or more; local time near year 1
+            raise InvalidParameter(f'parsing time "{value}": out of range') from None
+        return stamp + (float(f"0.{frac}") if frac else 0.0)
     if "-" in value:  # meant as a date, and not one
         raise InvalidParameter(f'parsing time "{value}": cannot parse as a date or time')
     if _UNIX.fullmatch(value):

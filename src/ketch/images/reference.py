@@ -12,11 +12,7 @@ from dataclasses import dataclass
 from ketch.errors import InvalidParameter
 from ketch.util import reference as grammar
 
-DEFAULT_DOMAIN = grammar.DEFAULT_DOMAIN
 DEFAULT_TAG = grammar.DEFAULT_TAG
-NAME_MAX = grammar.NAME_MAX
-ID_HEX = grammar.IDENTIFIER
-INVALID = grammar.INVALID
 
 
 @dataclass(frozen=True)
@@ -41,23 +37,14 @@ class Reference:
         return text
 
 
-def _split_domain(name: str) -> tuple[str, str]:
-    return grammar.split_domain(name)
-
-
 def familiar_name(name: str) -> str:
     """docker.io/library/busybox -> busybox; docker.io/team/app -> team/app; others as given."""
-    domain, remainder = _split_domain(name)
-    if domain != DEFAULT_DOMAIN:
-        return f"{domain}/{remainder}"
-    if remainder.startswith("library/") and remainder.count("/") == 1:
-        return remainder.removeprefix("library/")
-    return remainder
+    return grammar.Named(*grammar.split_domain(name)).familiar_name
 
 
 def full_name(name: str) -> str:
     """busybox -> docker.io/library/busybox"""
-    domain, remainder = _split_domain(name)
+    domain, remainder = grammar.split_domain(name)
     return f"{domain}/{remainder}"
 
 

@@ -62,6 +62,7 @@ def _plan(store: ImageStore, names: list[str]) -> _Plan:
             if key not in plan.layers:
                 plan.layers[key] = (layer, layer.tar_size())
             sizes.append((layer.diff_id, plan.layers[key][1]))
+        layer_paths = [f"blobs/sha256/{hex_of(diff_id)}" for diff_id, _ in sizes]
         manifest = image_manifest(config, sizes, OCI_MANIFEST)
         manifest_digest = digest_of(manifest)
         plan.documents[hex_of(manifest_digest)] = (manifest, mtime)
@@ -79,8 +80,7 @@ def _plan(store: ImageStore, names: list[str]) -> _Plan:
         plan.manifest.append({
             "Config": f"blobs/sha256/{hex_of(image.id)}",
             "RepoTags": refs or None,
-            "Layers": [f"blobs/sha256/{hex_of(chain_layer.diff_id)}"
-                       for chain_layer in (store.layers.get(c) for c in image.chain_ids)],
+            "Layers": layer_paths,
         })
     return plan
 

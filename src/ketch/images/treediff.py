@@ -23,7 +23,6 @@ unchanged), or a complete tree (the copying driver: an entry it lacks is deleted
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 from collections.abc import Iterator
@@ -31,10 +30,9 @@ from dataclasses import dataclass, field
 
 from ketch.images import lowerview
 from ketch.images.lowerview import LayerDirs
-from ketch.util.fswalk import DirPath, sorted_names
+from ketch.util.fswalk import GONE, DirPath, sorted_names
 
 MODIFIED, ADDED, DELETED = 0, 1, 2
-KIND_LETTERS = "CAD"
 Change = tuple[str, int]  # ("/etc/passwd", DELETED)
 
 # Mount targets the runtime makes in the root filesystem when the image lacks them. Docker
@@ -46,7 +44,6 @@ INIT_PATHS = frozenset({"dev", "proc", "sys", "etc/hostname", "etc/hosts", "etc/
 INIT_PARENTS = frozenset(p.rpartition("/")[0] for p in INIT_PATHS if "/" in p)
 CAPABILITY_XATTR = "security.capability"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_GONE = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)  # changed under us: skip it
 
 
 def _capability(path: str) -> bytes | None:
@@ -81,7 +78,7 @@ def open_dir(parent_fd: int, name: str) -> int | None:
     try:
         return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
     except OSError as e:
-        if e.errno in _GONE:
+        if e.errno in GONE:
             return None
         raise
 
@@ -157,7 +154,7 @@ class _Diff:
         try:
             st = os.stat(name, dir_fd=fd, follow_symlinks=False)
         except OSError as e:
-            if e.errno in _GONE:
+            if e.errno in GONE:
                 return None
             raise
         old = lowerview.lookup(top.dirs, name)

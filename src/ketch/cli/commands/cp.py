@@ -6,13 +6,13 @@ The daemon only archives one path and extracts a tar into one directory; what a 
 decided here, as the docker CLI's archive package does: the local path is resolved, the
 other side is stat-ed, and the archive's first path element is renamed to fit.
 
-A tar from a container is as hostile as the container. It is extracted with the image
-store's extractor (ketch.util.tarball.extract), from a descriptor of the destination directory:
+A tar from a container is as hostile as the container. It is extracted with the daemon's
+own extractor (ketch.util.tarball.extract), from a descriptor of the destination directory:
 no name with `..` and no absolute name lands outside, nothing is written through a
 symlink, no hard link points out, no symlink leads out of the destination (Docker's rule).
-The tar sent to a container is written by the image store's tar writer, which never
-follows a symlink on the host. Both are imported only by this verb (the CLI's one use of
-ketch.images: a second extractor would be a second thing to get right).
+The tar sent to a container is written by the daemon's tar writer (util/tarball/write.py),
+which never follows a symlink on the host. Both are imported only when a copy runs: a
+second extractor would be a second thing to get right.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ import sys
 from ketch.cli.command import CLIError, Command
 from ketch.cli.context import Context
 from ketch.cli.flags import Flag, Parsed
-from ketch.cli.outfile import TO_TERMINAL, to_stdout, write_atomically
+from ketch.cli.outfile import TO_TERMINAL, destination_problem, to_stdout, write_atomically
+from ketch.cli.units import human_size
 from ketch.client.errors import APIError
 from ketch.util.gopath import (
     base,
@@ -228,16 +229,6 @@ def validate_output_path(path: str) -> None:
                        "file: got a device", 1)
 
 
-def human_size(size: float) -> str:
-    """units.HumanSizeWithPrecision(size, 3): decimal units."""
-    units = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
-    i = 0
-    while size >= 1000 and i < len(units) - 1:
-        size /= 1000
-        i += 1
-    return f"{size:.3g}{units[i]}"
-
-
 # -- streams ----------------------------------------------------------------------------------
 
 
@@ -267,7 +258,10 @@ def _rebased_tar(source: _Chunks, renames: list[tuple[str, str]]) -> Iterator[by
     """The tar read from source, entries renamed; file contents stream through."""
     import tarfile
 
-    with tarfile.open(fileobj=source, mode="r|") as tar:  # type: ignore[call-overload]
+    from ketch.util.tarball.extract import StrictTarInfo
+
+    with tarfile.open(fileobj=source, mode="r|",  # type: ignore[call-overload]
+                      tarinfo=StrictTarInfo) as tar:  # the container's tar: records bounded
         while (member := tar.next()) is not None:
             tar.members.clear()  # a stream needs no index
             member.name = _renamed(member.name, renames) or "."
@@ -288,7 +282,7 @@ def _rebased_tar(source: _Chunks, renames: list[tuple[str, str]]) -> Iterator[by
     yield b"\0" * (2 * tarfile.BLOCKSIZE)
 
 
-def _extract(stream: Any, dst_dir: str, archive: bool) -> None:
+def _extract(stream: Any, dst_dir: str) -> None:
     """Into the host directory dst_dir, with Docker's untar rules (see the module doc)."""
     from ketch.errors import KetchError
     from ketch.util.tarball.extract import Limits, Options, apply_to
@@ -349,7 +343,7 @@ def _cp(ctx: Context, opts: Parsed) -> int:
         raise CLIError("copying between containers is not supported", 1)
     if src_container:
         return _from_container(ctx, src_container, src_path, dst_path, bool(opts.follow_link),
-                               bool(opts.archive), quiet)
+                               quiet)
     if dst_container:
         return _to_container(ctx, dst_container, src_path, dst_path, bool(opts.follow_link),
                              bool(opts.archive), quiet)
@@ -357,7 +351,7 @@ def _cp(ctx: Context, opts: Parsed) -> int:
 
 
 def _from_container(ctx: Context, container: str, src_path: str, dst_path: str,
-                    follow: bool, archive: bool, quiet: bool) -> int:
+                    follow: bool, quiet: bool) -> int:
     if dst_path != "-":
         dst_path = local_path(dst_path)
     validate_output_path(dst_path)
@@ -386,7 +380,7 @@ def _from_container(ctx: Context, container: str, src_path: str, dst_path: str,
             dst_dir, rename = prepare_copy(src, destination_info(dst_path))
             if rename:
                 renames.append(rename)
-            _extract(_Chunks(_rebased_tar(content, renames)), dst_dir, archive)
+            _extract(_Chunks(_rebased_tar(content, renames)), dst_dir)
         except CLIError as e:
             error = e
         if not quiet:
@@ -463,44 +457,12 @@ def _to_container(ctx: Context, container: str, src_path: str, dst_path: str, fo
 # -- export -----------------------------------------------------------------------------------
 
 
-def _export_target(path: str) -> str | None:
-    """atomicwriter's validateDestination, as `docker export -o` words it."""
-    parent = dirname(path)
-    if parent not in ("", ".", ".."):
-        try:
-            st = os.stat(parent)
-        except OSError as e:
-            return f"invalid output path: stat {parent}: {(e.strerror or '').lower()}"
-        if not stat.S_ISDIR(st.st_mode):
-            return f"invalid output path: stat {parent}: not a directory"
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return None
-    except OSError as e:
-        return f"failed to stat output path: lstat {path}: {(e.strerror or '').lower()}"
-    mode = st.st_mode
-    if stat.S_ISREG(mode) and not mode & 0o7000:
-        return None
-    for test, words in ((stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symbolic link directly"),
-                        (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
-                        (stat.S_ISCHR, "a character device file"),
-                        (stat.S_ISBLK, "a block device file")):
-        if test(mode):
-            return f"cannot write to {words}"
-    if mode & stat.S_ISUID:
-        return "cannot write to a setuid file"
-    if mode & stat.S_ISGID:
-        return "cannot write to a setgid file"
-    return "cannot write to a sticky bit file"
-
-
 def _export(ctx: Context, opts: Parsed) -> int:
     output = opts.output or ""
     if not output and sys.stdout.isatty():
         raise CLIError(TO_TERMINAL, 1)
     if output:
-        problem = _export_target(output)
+        problem = destination_problem(output)
         if problem:
             raise CLIError(f"failed to export container: {problem}", 1)
     resp = ctx.client.export(opts.args[0])

@@ -7,15 +7,20 @@ import sys
 from ketch.cli.command import CLIError, Command
 from ketch.cli.context import Context
 from ketch.cli.flags import Flag, Parsed
-from ketch.cli.outfile import TO_TERMINAL, to_stdout, write_atomically
+from ketch.cli.outfile import TO_TERMINAL, destination_problem, to_stdout, write_atomically
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import BinaryIO
 
+
 def _save(ctx: Context, opts: Parsed) -> int:
     if not opts.output and sys.stdout.isatty():
         raise CLIError(TO_TERMINAL, 1)
+    if opts.output:
+        problem = destination_problem(opts.output)
+        if problem:
+            raise CLIError(f"failed to save image: {problem}", 1)
     resp = ctx.client.save(list(opts.args))
     try:
         if opts.output:

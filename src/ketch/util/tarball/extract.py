@@ -247,38 +247,50 @@ def apply_to(stream: BinaryIO, dest_fd: int, limits: Limits | None = None,
              options: Options | None = None) -> AppliedLayer:
     """As apply_layer, into the directory dest_fd (closed when done)."""
     options = options or Options()
-    recorder = Recorder(options.tar_split) if options.tar_split else None
-    with decompressed(stream) as (plain, compressed):
-        reader = DigestReader(plain, recorder.feed if recorder else None, options.diff_id)
-        applier = _Applier(dest_fd, limits or Limits(), options, recorder, reader, compressed)
-        try:
-            with tarfile.open(fileobj=reader, mode="r|", tarinfo=StrictTarInfo) as tar:
-                while (member := tar.next()) is not None:
-                    tar.members.clear()  # type: ignore[attr-defined]  # a stream needs no index; keep memory flat
-                    check_numbers(member)
-                    applier.apply(member, tar)
-                    applier.advance(tar)
-            if recorder is not None:
-                recorder.end()
-            applier.finish()
-            applier.drain()
-            if recorder is not None:
-                recorder.close()
-                recorder = None
-        except tarfile.TarError as e:
-            raise InvalidParameter(f"invalid tar archive: {e}") from None
-        except (OverflowError, struct.error) as e:  # a number out of range check_numbers missed
-            raise InvalidParameter(f"invalid tar archive: {e}") from None
-        except ERRORS as e:
-            raise InvalidParameter(f"invalid archive: {e}") from None
-        except OSError as e:
-            if e.errno is None:  # gzip and bz2 report bad data this way
+    try:
+        recorder = Recorder(options.tar_split) if options.tar_split else None
+    except BaseException:
+        os.close(dest_fd)
+        raise
+    applier: _Applier | None = None
+    try:
+        with decompressed(stream) as (plain, compressed):
+            reader = DigestReader(plain, recorder.feed if recorder else None, options.diff_id)
+            applier = _Applier(dest_fd, limits or Limits(), options, recorder, reader, compressed)
+            try:
+                with tarfile.open(fileobj=reader, mode="r|", tarinfo=StrictTarInfo) as tar:
+                    while (member := tar.next()) is not None:
+                        tar.members.clear()  # type: ignore[attr-defined]  # a stream needs no index; keep memory flat
+                        check_numbers(member)
+                        applier.apply(member, tar)
+                        applier.advance(tar)
+                if recorder is not None:
+                    recorder.end()
+                applier.finish()
+                applier.drain()
+                if recorder is not None:
+                    recorder.close()
+                    recorder = None
+            except tarfile.TarError as e:
+                raise InvalidParameter(f"invalid tar archive: {e}") from None
+            except (OverflowError, struct.error) as e:  # a number out of range check_numbers missed
+                raise InvalidParameter(f"invalid tar archive: {e}") from None
+            except ERRORS as e:
                 raise InvalidParameter(f"invalid archive: {e}") from None
-            raise HostError(f"failed to extract layer: {e.strerror}") from None
-        finally:
-            applier.close()
+            except OSError as e:
+                if e.errno is None:  # gzip and bz2 report bad data this way
+                    raise InvalidParameter(f"invalid archive: {e}") from None
+                raise HostError(f"failed to extract layer: {e.strerror}") from None
+            finally:
+                applier.close()
+                if recorder is not None:
+                    recorder.abort()
+    except BaseException:
+        if applier is None:  # failed before the applier took dest_fd and the recorder
+            os.close(dest_fd)
             if recorder is not None:
                 recorder.abort()
+        raise
     return AppliedLayer(reader.digest, applier.size, applier.entries)
 
 
@@ -464,7 +476,10 @@ class _Applier:
                 self._attributes(member, fd=self.root_fd)
                 self._dirs[()] = (member.mode, _mtime_ns(member))
                 return
-            if self._pending and (member.islnk() or any(p == parts for p, _, _ in self._pending)
+            # a pending path that is this entry, or one of its parents (which must then
+            # fail as a parent, not be made a directory before the worker writes the file)
+            if self._pending and (member.islnk()
+                                  or any(parts[:len(p)] == p for p, _, _ in self._pending)
                                   or (self.options.whiteouts
                                   and parts[-1].startswith(WHITEOUT_PREFIX))):
                 self._barrier()  # it needs, or replaces, what a worker may be writing
@@ -584,8 +599,7 @@ class _Applier:
             self._submit(parts, parent_fd, member, data)
             return
         fd = self._fresh(parent_fd, parts, lambda: os.open(
-            base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-            dir_fd=parent_fd))
+            base, _CREATE_FLAGS, 0o600, dir_fd=parent_fd))
         try:
             if self.recorder is not None and member.sparse is None:
                 self.recorder.content(member.offset_data, member.size, "/".join(parts),
