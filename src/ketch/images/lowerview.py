@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import stat
 
-OPAQUE_XATTR = "trusted.overlay.opaque"
+from ketch.util.tarball import OPAQUE_XATTR
 
 LayerDirs = list[str]  # the layer directories that make one directory of the view, top first
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from ketch.images import lowerview
 from ketch.images.lowerview import LayerDirs
 from ketch.util.fswalk import GONE, DirPath, sorted_names
+from ketch.util.tarball import CAPABILITY_XATTR
 
 MODIFIED, ADDED, DELETED = 0, 1, 2
 Change = tuple[str, int]  # ("/etc/passwd", DELETED)
@@ -42,7 +43,6 @@ INIT_PATHS = frozenset({"dev", "proc", "sys", "etc/hostname", "etc/hosts", "etc/
 # their parent directories: made for them when the image lacks them, so not added by the
 # container, but changed if the container changed something in them
 INIT_PARENTS = frozenset(p.rpartition("/")[0] for p in INIT_PATHS if "/" in p)
-CAPABILITY_XATTR = "security.capability"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 

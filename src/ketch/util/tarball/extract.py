@@ -27,13 +27,10 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, TypeVar, cast
 
 from ketch.errors import Conflict, HostError, InvalidParameter, KetchError
+from ketch.util.tarball import OPAQUE_XATTR, WHITEOUT_META_PREFIX, WHITEOUT_OPAQUE, WHITEOUT_PREFIX
 from ketch.util.tarball.compression import ERRORS, DigestReader, Prefixed, decompressed
 from ketch.util.tarball.split import Recorder
 
-WHITEOUT_PREFIX = ".wh."
-WHITEOUT_META_PREFIX = ".wh..wh."
-WHITEOUT_OPAQUE = ".wh..wh..opq"
-OPAQUE_XATTR = "trusted.overlay.opaque"
 _XATTR_PAX = "SCHILY.xattr."
 _CHUNK = 1 << 20
 T = TypeVar("T")

@@ -24,11 +24,8 @@ import tarfile
 from collections.abc import Callable
 
 from ketch.util.fswalk import GONE, DirPath, open_regular, sorted_names
+from ketch.util.tarball import CAPABILITY_XATTR, OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX
 
-OPAQUE_XATTR = "trusted.overlay.opaque"
-CAPABILITY_XATTR = "security.capability"
-WHITEOUT_PREFIX = ".wh."
-WHITEOUT_OPAQUE = ".wh..wh..opq"
 _BLOCK = tarfile.BLOCKSIZE
 _FLUSH = 1 << 20
 _TYPES = {stat.S_IFDIR: tarfile.DIRTYPE, stat.S_IFLNK: tarfile.SYMTYPE,
