@@ -339,3 +339,35 @@ def test_ketch_committed_image_runs_identically_in_docker(
     assert f"Loaded image: {image}" in ok(dockerd("load", "-i", str(archive)))
     assert ok(dockerd("inspect", "-f", "{{.Id}}", image)).strip() == image_id
     assert ok(dockerd("run", "--rm", image)) == expected
+
+
+def test_ketch_cli_save_and_load(kd: Ketchd, tmp_path: Path) -> None:
+    """The ketch CLI: save -o, load -i (a file: sent by sendfile), load from a pipe
+    (chunked) and from a redirected file; errors are one line and exit 1."""
+    import subprocess
+
+    def ketch(*args: str, stdin: object = None) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(["ketch", *args], env=kd.env(), stdin=stdin,
+                              capture_output=True, timeout=60, check=False)
+
+    assert ketch("tag", "busybox", "kcli:1").returncode == 0
+    archive = tmp_path / "kcli.tar"
+    assert ketch("save", "-o", str(archive), "kcli:1").returncode == 0
+    assert archive.stat().st_mode & 0o777 == 0o600  # as the docker CLI's -o file
+    for how in ("-i", "redirect", "pipe"):
+        assert ketch("rmi", "kcli:1").returncode == 0
+        if how == "-i":
+            proc = ketch("load", "-i", str(archive))
+        elif how == "redirect":
+            with open(archive, "rb") as f:
+                proc = ketch("load", stdin=f)
+        else:
+            proc = subprocess.run(f"cat {archive} | ketch load", shell=True, env=kd.env(),
+                                  capture_output=True, timeout=60, check=False)
+        assert (proc.returncode, proc.stdout) == (0, b"Loaded image: kcli:1\n"), (how, proc)
+    missing = ketch("save", "-o", str(tmp_path / "x.tar"), "nothere:1")
+    assert missing.returncode == 1 and missing.stderr.count(b"\n") == 1
+    assert not (tmp_path / "x.tar").exists()
+    bad = ketch("load", "-i", "/dev/null")
+    assert bad.returncode == 1 and bad.stderr.count(b"\n") == 1
+    assert ketch("rmi", "kcli:1").returncode == 0
