@@ -24,12 +24,23 @@ def _ensure_installed() -> str | None:
     found = shutil.which("dockerd")
     if found:
         return found
+    # Debian's policy-rc.d: the package's own service is not started (tests run a
+    # private dockerd; a system one would set up its bridge and firewall rules)
+    policy = "/usr/sbin/policy-rc.d"
+    made_policy = not os.path.exists(policy)
     try:
+        if made_policy:
+            with open(policy, "w") as f:
+                f.write("#!/bin/sh\nexit 101\n")
+            os.chmod(policy, 0o755)
         subprocess.run(["apt-get", "install", "-y", "-q", "docker.io"], check=True,
                        capture_output=True, timeout=600,
                        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
     except (OSError, subprocess.SubprocessError):
         return None
+    finally:
+        if made_policy:
+            os.unlink(policy)
     return shutil.which("dockerd")
 
 
@@ -51,9 +62,10 @@ class Dockerd:
 
     def __call__(self, *args: str, timeout: float = 120,
                  **kwargs: object) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["docker", *args], env=self.env(), capture_output=True,
-                              text=True, timeout=timeout, check=False,
-                              **kwargs)  # type: ignore[call-overload]
+        proc: subprocess.CompletedProcess[str] = subprocess.run(  # type: ignore[call-overload]
+            ["docker", *args], env=self.env(), capture_output=True, text=True,
+            timeout=timeout, check=False, **kwargs)
+        return proc
 
     def wait_ready(self, seconds: float = 30) -> bool:
         deadline = time.monotonic() + seconds
