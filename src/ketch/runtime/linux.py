@@ -10,6 +10,8 @@ from __future__ import annotations
 import ctypes
 import os
 
+from ketch.util.openat2 import openat2 as util_openat2
+
 _libc = ctypes.CDLL(None, use_errno=True)
 _syscall = _libc.syscall
 _syscall.restype = ctypes.c_long
@@ -21,7 +23,6 @@ _NR = {
 }[os.uname().machine]
 NR_PIDFD_OPEN = 434
 NR_CLOSE_RANGE = 436
-NR_OPENAT2 = 437
 NR_MOUNT_SETATTR = 442
 
 # clone / unshare / setns flags
@@ -73,12 +74,6 @@ MOUNT_ATTR_STRICTATIME = 0x20
 MOUNT_ATTR_NODIRATIME = 0x80
 MOUNT_ATTR_NOSYMFOLLOW = 0x200000
 
-# openat2(2) resolve flags
-RESOLVE_NO_XDEV = 0x01
-RESOLVE_NO_MAGICLINKS = 0x02
-RESOLVE_NO_SYMLINKS = 0x04
-RESOLVE_BENEATH = 0x08
-RESOLVE_IN_ROOT = 0x10
 
 # prctl(2)
 PR_SET_PDEATHSIG = 1
@@ -184,15 +179,11 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
     _check(_syscall(_NR["capset"], ctypes.byref(hdr), data), "capset")
 
 
-class _OpenHow(ctypes.Structure):
-    _fields_ = (("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
-                ("resolve", ctypes.c_uint64))
-
-
 def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
-    how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
-    ret = _syscall(NR_OPENAT2, dirfd, _b(path), ctypes.byref(how), ctypes.sizeof(how))
-    return _check(ret, f"open {path}", path)
+    try:
+        return util_openat2(dirfd, path, flags, mode, resolve)
+    except OSError as e:
+        raise OSError(e.errno, f"open {path}: {e.strerror}", path) from None
 
 
 def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:

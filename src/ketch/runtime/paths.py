@@ -16,6 +16,7 @@ import os
 import stat
 
 from ketch.runtime import linux as L
+from ketch.util.openat2 import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS
 
 _MAX_LINKS = 40
 O_PATH = 0o10000000
@@ -37,7 +38,7 @@ def resolve(root_fd: int, path: str, *, create: str | None = None, mode: int = 0
     try:  # the kernel resolves in the root itself when the path exists (one syscall)
         flags = O_PATH | (0 if follow_last else os.O_NOFOLLOW)
         return L.openat2(root_fd, path.lstrip("/") or ".", flags,
-                         L.RESOLVE_IN_ROOT | L.RESOLVE_NO_MAGICLINKS)
+                         RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
     except FileNotFoundError:
         if create is None:
             raise
