@@ -486,7 +486,10 @@ async def serve(engine: Engine, socket_path: str) -> None:
     app = make_app(engine)
     # bodies are taken as sent: a Content-Encoding inflated here would pass the layer
     # extractor's decompression-bomb bounds already expanded (they see magic bytes)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, auto_decompress=False)
+    # and read in big pieces: an image upload is handed to its worker thread a piece at a
+    # time, so 64 KiB pieces would cost a thread round trip per 64 KiB
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, auto_decompress=False,
+                           read_bufsize=1 << 20)
     await runner.setup()
     os.makedirs(os.path.dirname(socket_path), mode=0o711, exist_ok=True)
     try:
