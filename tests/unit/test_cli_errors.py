@@ -147,3 +147,18 @@ def test_piped_stdin_is_sent_and_half_closed(fake_daemon: FakeDaemon) -> None:  
     assert create.path.startswith("/v1.41/containers/create")
     assert b'"AttachStdin":true' in create.body and b'"AutoRemove":true' in create.body
     assert fake_daemon.requests[3].path.endswith("/wait?condition=removed")
+
+
+def test_group_help_lists_its_verbs_and_an_unknown_one_is_an_error() -> None:
+    for args in (("image",), ("image", "--help")):
+        proc = ketch("unix:///nonexistent", *args)
+        assert proc.returncode == 0, proc.stderr
+        lines = proc.stdout.splitlines()
+        assert lines[:5] == ["Usage:  ketch image COMMAND", "", "Manage images", "",
+                             "Commands:"]
+        verbs = [line.split()[0] for line in lines[5:] if line.startswith("  ")]
+        assert verbs == sorted(verbs) and {"ls", "rm", "save", "load", "prune"} <= set(verbs)
+        assert "list" not in verbs  # aliases are not listed
+    proc = ketch("unix:///nonexistent", "image", "bogus")
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.startswith("ketch: unknown command: ketch image bogus\n")

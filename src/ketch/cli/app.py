@@ -83,6 +83,21 @@ def main_help() -> str:
     return "\n".join(lines)
 
 
+GROUP_TITLES = {"container": "Manage containers", "image": "Manage images",
+                "system": "Manage ketch"}
+_ALIASES = {"list", "remove", "ps"}  # listed by their canonical names only
+
+
+def group_help(group: str) -> str:
+    """`ketch image --help`: the group's verbs, each with its description."""
+    verbs = sorted(sub for sub in GROUPS[group] if sub not in _ALIASES)
+    lines = [f"Usage:  ketch {group} COMMAND", "", GROUP_TITLES[group], "", "Commands:"]
+    lines += [f"  {verb:<11} {load(GROUPS[group][verb]).description}" for verb in verbs]
+    lines += ["", f"Run 'ketch {group} COMMAND --help' for more information on a command.",
+              ""]
+    return "\n".join(lines)
+
+
 def _usage_error(ctx: Context, command: Command, message: str, hint: str, code: int) -> int:
     ctx.err.write(f"{message}\n\nUsage:  {command.usage}\n\n"
                   f"{hint} 'ketch {command.name} --help' for more information\n")
@@ -157,10 +172,13 @@ def execute(argv: list[str]) -> int:
         return 0
     name, rest = args[0], args[1:]
     if name in GROUPS:
-        if not rest or rest[0] not in GROUPS[name]:
-            sub = rest[0] if rest else ""
-            ctx.err.write(f"ketch: unknown command: ketch {name} {sub}".rstrip() +
-                          f"\n\nRun 'ketch {name} --help' for more information\n")
+        if not rest or rest[0] in ("--help", "-h", "help"):
+            ctx.write(group_help(name))
+            return 0
+        if rest[0] not in GROUPS[name]:
+            ctx.err.write(f"ketch: unknown command: ketch {name} {rest[0]}\n\n"
+                          f"Usage:  ketch {name}\n\n"
+                          f"Run 'ketch {name} --help' for more information\n")
             return 1
         name, rest = GROUPS[name][rest[0]], rest[1:]
     if name not in COMMANDS:
