@@ -37,6 +37,11 @@ COMMANDS: dict[str, str] = {
     "history": "history:HISTORY",
     "image prune": "prune:IMAGE_PRUNE",  # reached as `ketch image prune` only
     "system df": "df:DF",  # reached as `ketch system df` only
+    "volume create": "volume:CREATE",  # the volume verbs: `ketch volume ...` only
+    "volume ls": "volume:LS",
+    "volume inspect": "volume:INSPECT",
+    "volume rm": "volume:RM",
+    "volume prune": "volume:PRUNE",
     "save": "saveload:SAVE",
     "load": "saveload:LOAD",
     "commit": "saveload:COMMIT",
@@ -56,6 +61,9 @@ GROUPS: dict[str, dict[str, str]] = {
               "history": "history", "prune": "image prune",
               "save": "save", "load": "load"},
     "system": {"info": "info", "df": "system df"},
+    "volume": {"create": "volume create", "ls": "volume ls", "list": "volume ls",
+               "inspect": "volume inspect", "rm": "volume rm", "remove": "volume rm",
+               "prune": "volume prune"},
 }
 
 GLOBAL_FLAGS = (
@@ -84,7 +92,7 @@ def main_help() -> str:
 
 
 GROUP_TITLES = {"container": "Manage containers", "image": "Manage images",
-                "system": "Manage ketch"}
+                "system": "Manage ketch", "volume": "Manage volumes"}
 _ALIASES = {"list", "remove", "ps"}  # listed by their canonical names only
 
 

@@ -8,6 +8,7 @@ import os
 from ketch.cli.command import CLIError
 from ketch.cli.envfile import parse_env_file, resolve_env
 from ketch.cli.flags import Flag, Parsed
+from ketch.cli.mountflags import mount_flag, tmpfs_flag, volume_flag
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,6 +37,9 @@ CONTAINER_FLAGS: tuple[Flag, ...] = (
          metavar="list"),
     Flag("expose", kind="list", help="Expose a port or a range of ports", metavar="list"),
     Flag("volume", "v", "list", help="Bind mount a volume", metavar="list"),
+    Flag("mount", kind="list", help="Attach a filesystem mount to the container",
+         metavar="mount"),
+    Flag("tmpfs", kind="list", help="Mount a tmpfs directory", metavar="list"),
     Flag("restart", kind="string", default="no",
          help="Restart policy to apply when a container exits"),
     Flag("privileged", help="Give extended privileges to this container"),
@@ -141,7 +145,8 @@ def build_create_body(opts: Parsed, image: str, cmd: list[str],
     exposed, bindings = parse_ports(opts.publish)
     for port in opts.expose:
         exposed[port if "/" in port else f"{port}/tcp"] = {}
-    binds = [v for v in opts.volume if ":" in v] or None
+    binds = [volume_flag(v) for v in opts.volume if ":" in v] or None
+    mounts = [mount_flag(m) for m in opts.mount] or None
     volumes: dict[str, Any] = {v: {} for v in opts.volume if ":" not in v}
     entrypoint = [opts.entrypoint] if "entrypoint" in opts.given else None
     network = opts.net if "net" in opts.given else opts.network
@@ -173,6 +178,8 @@ def build_create_body(opts: Parsed, image: str, cmd: list[str],
         config["StopTimeout"] = opts.stop_timeout
     host_config: dict[str, Any] = {
         "Binds": binds,
+        "Mounts": mounts,
+        "Tmpfs": tmpfs_flag(opts.tmpfs) or None,
         "ContainerIDFile": "",
         "LogConfig": {"Type": "", "Config": {}},
         "NetworkMode": network,

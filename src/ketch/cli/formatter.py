@@ -28,8 +28,9 @@ class Headers:
         if name.startswith("_"):
             raise AttributeError(name)
         title = self._titles.get(name, name.upper())
-        if name in ("Label",):
-            return lambda *args: "LABEL"
+        if name in ("Label",):  # docker heads `.Label "a.b-c"` with "b c"
+            return lambda *args: str(args[0]).split(".")[-1].replace("-", " ").replace(
+                "_", " ") if args else "LABEL"
         return title
 
 

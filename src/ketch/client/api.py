@@ -302,3 +302,33 @@ class Client(Session):
         except ValueError:
             doc = {}
         return doc if isinstance(doc, dict) else {}
+
+    # -- volumes --------------------------------------------------------------------------
+    def create_volume(self, name: str | None = None, driver: str | None = None,
+                      driver_opts: Mapping[str, str] | None = None,
+                      labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """`POST /volumes/create`; empty maps are left out, as the docker CLI does."""
+        body: dict[str, Any] = {"Name": name or "", "Driver": driver or "local"}
+        if driver_opts:
+            body["DriverOpts"] = dict(driver_opts)
+        if labels:
+            body["Labels"] = dict(labels)
+        return dict(self.json("POST", "/volumes/create", None, body))
+
+    def volumes(self, filters: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
+        """`GET /volumes`: {"Volumes": [...], "Warnings": ...}."""
+        return dict(self.json("GET", "/volumes", {"filters": filters_json(filters)}))
+
+    def inspect_volume(self, name: str) -> dict[str, Any]:
+        from ketch.client.session import quote
+
+        return dict(self.json("GET", f"/volumes/{quote(name)}"))
+
+    def remove_volume(self, name: str, force: bool = False) -> None:
+        from ketch.client.session import quote
+
+        self.request("DELETE", f"/volumes/{quote(name)}", {"force": force or None})
+
+    def prune_volumes(self, filters: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
+        """`POST /volumes/prune`: {"VolumesDeleted": [...], "SpaceReclaimed": n}."""
+        return dict(self.json("POST", "/volumes/prune", {"filters": filters_json(filters)}))

@@ -28,6 +28,7 @@ from ketch.engine.hostconfig import (
     resources,
     tmpfs_mounts,
 )
+from ketch.engine.mounts import Wanted, copy_up, mount_point, plan
 from ketch.engine.names import generate_name, new_id, valid_name
 from ketch.engine.spec import DEFAULT_CAPS, build_spec
 from ketch.engine.supervisor_client import SupervisorClient
@@ -39,6 +40,9 @@ if TYPE_CHECKING:
     from ketch.images import Image
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+_PRIVATE = {"AnonymousVolumes"}  # kept in a container's record, not shown by inspect
 
 
 def now() -> str:
@@ -59,6 +63,7 @@ class Engine:
     def __init__(self, data_root: str, exec_root: str,
                  storage_driver: str | None = None) -> None:
         from ketch.images import ImageStore, Snapshotter
+        from ketch.volumes import VolumeStore
 
         self.data_root = data_root
         self.exec_root = exec_root
@@ -67,6 +72,7 @@ class Engine:
         self.containers = ContainerStore(data_root)
         self.images = ImageStore(data_root)
         self.snapshots = Snapshotter(data_root, storage_driver)
+        self.volumes = VolumeStore(data_root)
         self.supervisor = SupervisorClient(exec_root, os.path.join(exec_root, "runtime"))
         self.exit_waiters: dict[str, list[asyncio.Future[int]]] = {}
         self.remove_waiters: dict[str, list[asyncio.Future[None]]] = {}
@@ -154,6 +160,7 @@ class Engine:
                       "FinishedAt": info.get("finished_at") or now(),
                       "OOMKilled": bool(info.get("oom_killed"))})
         c.save()
+        await asyncio.to_thread(self._unmount_volumes, c)
         for fut in self.exit_waiters.pop(c.id, []):
             if not fut.done():
                 fut.set_result(int(state["ExitCode"]))
@@ -162,7 +169,7 @@ class Engine:
         except KetchError:
             pass
         if c.host_config.get("AutoRemove"):
-            await self._remove(c)
+            await self._remove(c, volumes=True)  # --rm takes its anonymous volumes along
 
     # -- create -------------------------------------------------------------------
 
@@ -199,6 +206,8 @@ class Engine:
         if network not in ("default", "bridge", "none", "host"):
             raise NotFound(f"network {network} not found")
         image = await asyncio.to_thread(self.images.get, image_ref)
+        wanted = plan(host, body.get("Volumes"),
+                      (image.config.get("config") or {}).get("Volumes"))
         if name is not None:
             if not valid_name(name):
                 raise InvalidParameter(f'Invalid container name ({name}), only '
@@ -208,17 +217,22 @@ class Engine:
         name = name or generate_name(set(self.containers.by_name))
         self.containers.reserve_name(name, cid)
         directory = ""
+        record: dict[str, Any] = {}
         try:
             directory = self.containers.new_dir(cid)
             record = self._record(cid, name, body, host, image)
             c = Container(record, directory)
             self._write_etc_files(c)
             await asyncio.to_thread(self.snapshots.prepare, cid, image)
+            record["Mounts"], record["AnonymousVolumes"] = await asyncio.to_thread(
+                self._make_mounts, cid, wanted)
             record["Driver"] = self.snapshots.driver
             record["GraphDriver"] = self.snapshots.graph_driver(cid, image)
             c.save()
         except BaseException:
             self.containers.release_name(name)
+            for volume in record.get("AnonymousVolumes") or []:
+                await asyncio.to_thread(self._remove_volume, volume)
             if directory:
                 try:
                     await asyncio.to_thread(self.snapshots.remove, cid)
@@ -227,6 +241,68 @@ class Engine:
             raise
         self.containers.add(c)
         return {"Id": cid, "Warnings": []}
+
+    # -- volumes and bind mounts ---------------------------------------------------
+
+    def _make_mounts(self, cid: str, wanted: list[Wanted]) -> tuple[list[dict[str, Any]],
+                                                                       list[str]]:
+        """The planned mounts made real: bind sources of -v created, volumes created (and
+        filled from the image when new and empty). Returns inspect's Mounts and the
+        anonymous volumes made; on failure, those are removed again."""
+        points: list[dict[str, Any]] = []
+        anonymous: list[str] = []
+        try:
+            for w in wanted:
+                if w.type == "bind":
+                    if w.create_source and not os.path.exists(w.source):
+                        os.makedirs(w.source, mode=0o755)
+                    points.append(mount_point(w))
+                elif w.type == "volume":
+                    volume = self.volumes.create(w.source or None, driver_opts=w.driver_opts,
+                                                 labels=w.labels or None)
+                    info = volume.inspect()
+                    if not w.source:
+                        anonymous.append(info["Name"])
+                    if w.copy:
+                        copy_up(self.snapshots.path(cid), w.destination, info["Mountpoint"])
+                    points.append(mount_point(w, info["Name"], info["Mountpoint"]))
+                else:
+                    points.append(mount_point(w))
+        except BaseException:
+            for name in anonymous:
+                self._remove_volume(name)
+            raise
+        return points, anonymous
+
+    def _remove_volume(self, name: str) -> None:
+        try:
+            self.volumes.remove(name, force=True)
+        except KetchError:
+            pass
+
+    def volume_users(self, name: str) -> list[str]:
+        """Containers (IDs) that mount the volume, running or not."""
+        return [c.id for c in self.containers.all()
+                if any(p.get("Name") == name for p in c.record.get("Mounts") or [])]
+
+    def volumes_in_use(self) -> set[str]:
+        return {p["Name"] for c in self.containers.all() for p in c.record.get("Mounts") or []
+                if p.get("Type") == "volume"}
+
+    def _mount_volumes(self, c: Container) -> None:
+        """Volumes with driver options (tmpfs, bind) are mounted while a container runs."""
+        for point in c.record.get("Mounts") or []:
+            if point.get("Type") == "volume":
+                self.volumes.mount(point["Name"])
+
+    def _unmount_volumes(self, c: Container) -> None:
+        """One unmount for each mount at start: the store counts its users."""
+        for point in c.record.get("Mounts") or []:
+            if point.get("Type") == "volume":
+                try:
+                    self.volumes.unmount(point["Name"])
+                except KetchError:
+                    pass
 
     def _record(self, cid: str, name: str, body: dict[str, Any], host: dict[str, Any],
                 image: Any) -> dict[str, Any]:
@@ -376,6 +452,7 @@ class Engine:
             await asyncio.to_thread(self.snapshots.mount, c.id, image)
         rootfs = self.snapshots.path(c.id)
         try:
+            await asyncio.to_thread(self._mount_volumes, c)
             spec = build_spec(c.record, image_config, rootfs, c.dir)
         except KetchError as e:
             self._start_failed(c, str(e), 126)
@@ -425,7 +502,7 @@ class Engine:
             if not fut.done():
                 fut.set_result(int(c.state["ExitCode"]))
         if c.host_config.get("AutoRemove"):
-            await self._remove(c)
+            await self._remove(c, volumes=True)  # --rm takes its anonymous volumes along
 
     def _start_failed(self, c: Container, message: str, code: int) -> None:
         c.state.update({"Status": "created" if c.state["StartedAt"] == ZERO_TIME else "exited",
@@ -527,9 +604,9 @@ class Engine:
                 await asyncio.wait_for(waiter, 30)
                 if c.id not in self.containers.by_id:
                     return
-            await self._remove(c)
+            await self._remove(c, volumes=volumes)
 
-    async def _remove(self, c: Container) -> None:
+    async def _remove(self, c: Container, volumes: bool = False) -> None:
         if c.id not in self.containers.by_id or c.id in self.removing:
             return
         self.removing.add(c.id)  # --rm and rm -f may both get here
@@ -545,16 +622,21 @@ class Engine:
             if not fut.done():
                 fut.set_result(None)
         # the files go after the answer: `run --rm` need not wait for an unmount and rm -r
+        anonymous = list(c.record.get("AnonymousVolumes") or []) if volumes else []
         task = asyncio.get_running_loop().create_task(
-            asyncio.to_thread(self._delete_files, c.id, tombstone))
+            asyncio.to_thread(self._delete_files, c.id, tombstone, anonymous))
         self.cleanups.add(task)
         task.add_done_callback(self.cleanups.discard)
 
-    def _delete_files(self, cid: str, tombstone: str) -> None:
+    def _delete_files(self, cid: str, tombstone: str, volumes: list[str] | None = None
+                      ) -> None:
         try:
             self.snapshots.remove(cid)
         except (KetchError, OSError):
             pass  # swept again at the next start
+        for name in volumes or []:
+            if not self.volume_users(name):
+                self._remove_volume(name)
         shutil.rmtree(tombstone, ignore_errors=True)
 
     async def rename(self, ref: str, new_name: str) -> None:
@@ -615,7 +697,8 @@ class Engine:
 
     def inspect(self, ref: str, size: bool = False) -> dict[str, Any]:
         c = self.containers.get(ref)
-        return {**c.record, **self._sizes(c)} if size else c.record
+        record = {k: v for k, v in c.record.items() if k not in _PRIVATE}
+        return {**record, **self._sizes(c)} if size else record
 
     def list(self, *, all_: bool, limit: int, filters: dict[str, list[str]],
              size: bool = False) -> list[dict[str, Any]]:

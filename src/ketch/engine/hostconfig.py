@@ -14,7 +14,7 @@ from ketch.errors import InvalidParameter
 from ketch.runtime import caps as C
 
 NOT_YET = {  # HostConfig field -> what it is, for the refusal
-    "Binds": "volumes (-v)", "Mounts": "mounts (--mount)", "PortBindings": "published ports (-p)",
+    "PortBindings": "published ports (-p)",
     "Devices": "devices (--device)", "Sysctls": "sysctls (--sysctl)",
     "VolumesFrom": "--volumes-from", "Links": "links (--link)",
     "DeviceCgroupRules": "--device-cgroup-rule", "Ulimits": "ulimits (--ulimit)",

@@ -13,6 +13,7 @@ import stat
 from typing import Any
 
 from ketch.engine.hostconfig import capabilities, no_new_privileges, resources, tmpfs_mounts
+from ketch.engine.mounts import parse_mount, spec_mounts
 from ketch.errors import InvalidParameter
 
 DEFAULT_CAPS = [
@@ -179,6 +180,9 @@ def build_spec(record: dict[str, Any], image_config: dict[str, Any], rootfs: str
                        "options": ["rbind", "rprivate"]
                        + (["ro"] if host.get("ReadonlyRootfs") else [])})
     mounts += tmpfs_mounts(host)
+    tmpfs = [parse_mount(m) for m in host.get("Mounts") or []
+             if isinstance(m, dict) and m.get("Type") == "tmpfs"]
+    mounts += spec_mounts(record.get("Mounts") or [], tmpfs)
     spec: dict[str, Any] = {
         "ociVersion": "1.1.0",
         "process": {
