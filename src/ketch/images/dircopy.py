@@ -19,8 +19,7 @@ import stat
 from collections.abc import Iterator
 
 from ketch.images import lowerview
-from ketch.images.fsutil import remove_tree_at
-from ketch.util.fswalk import DirPath, open_regular, sorted_names
+from ketch.util.fswalk import DirPath, open_regular, remove_tree_at, sorted_names
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CHUNK = 1 << 20

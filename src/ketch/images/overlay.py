@@ -16,12 +16,11 @@ from typing import Any
 
 from ketch.errors import HostError, NotFound
 from ketch.images import lowerview, treediff
-from ketch.images.fsutil import remove_tree
 from ketch.images.image import Image
 from ketch.images.mount import is_mountpoint, mount_overlay, unmount
 from ketch.images.snapshotbase import DIR_FLAGS, SnapshotDriver
 from ketch.images.treediff import INIT_PARENTS, INIT_PATHS, Change
-from ketch.util.fswalk import MAX_DEPTH, DirPath, sorted_names
+from ketch.util.fswalk import MAX_DEPTH, DirPath, remove_tree, sorted_names
 from ketch.util.tarball.write import TarWriter
 
 

@@ -18,13 +18,13 @@ from collections.abc import Callable
 from typing import Any
 
 from ketch.errors import HostError, InvalidParameter
-from ketch.images.fsutil import remove_tree
 from ketch.images.image import Image
 from ketch.images.mount import mount_overlay, unmount
 from ketch.images.overlay import OverlayDriver
 from ketch.images.snapshotbase import SnapshotDriver, recorded_layers
 from ketch.images.treediff import Change
 from ketch.images.vfs import VfsDriver
+from ketch.util.fswalk import remove_tree
 
 DRIVERS: dict[str, type[SnapshotDriver]] = {"overlay2": OverlayDriver, "vfs": VfsDriver}
 log = logging.getLogger("ketchd")

@@ -17,11 +17,10 @@ from typing import Any
 from ketch.errors import NotFound
 from ketch.images import treediff
 from ketch.images.dircopy import copy_layer
-from ketch.images.fsutil import remove_tree
 from ketch.images.image import Image
 from ketch.images.snapshotbase import DIR_FLAGS, SnapshotDriver
 from ketch.images.treediff import DELETED, Change
-from ketch.util.fswalk import DirPath
+from ketch.util.fswalk import DirPath, remove_tree
 from ketch.util.tarball.write import TarWriter
 
 

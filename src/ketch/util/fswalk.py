@@ -180,3 +180,56 @@ def _kept(level: int, depth: int) -> bool:
     while depth - level >= span * _TIER:
         span *= _TIER
     return level % span == 0
+
+
+def remove_tree(path: str) -> None:
+    """Delete a directory tree without following symlinks; gone already is fine. A loop,
+    not shutil.rmtree: that recurses and holds an fd per level, and a container can make
+    its tree as deep as it likes."""
+    parent, name = os.path.split(path.rstrip("/"))
+    try:
+        fd = os.open(parent or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        if stat.S_ISDIR(st.st_mode):
+            remove_tree_at(fd, name)
+        else:
+            os.unlink(name, dir_fd=fd)
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_tree_at(dir_fd: int, name: str) -> None:
+    """The directory name of dir_fd and everything in it, however deep."""
+    with DirPath(dir_fd, max_depth=1 << 30) as path:
+        if path.enter(name) is None:
+            return
+        pending = [iter(sorted_names(_current(path)))]
+        while pending:
+            entry = next(pending[-1], None)
+            if entry is None:
+                pending.pop()
+                done = path.name
+                path.leave()
+                os.rmdir(done, dir_fd=_current(path))
+                continue
+            parent = _current(path)
+            try:
+                st = os.stat(entry, dir_fd=parent, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISDIR(st.st_mode):
+                os.unlink(entry, dir_fd=parent)
+            elif path.enter(entry) is not None:
+                pending.append(iter(sorted_names(_current(path))))
+
+
+def _current(path: DirPath) -> int:
+    fd = path.fd()
+    if fd is None:
+        raise FileNotFoundError(errno.ENOENT, "a directory went away while it was removed")
+    return fd

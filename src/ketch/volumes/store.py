@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ketch.errors import Conflict, HostError, InvalidParameter, KetchError, NotFound
+from ketch.util.fswalk import remove_tree
 from ketch.volumes import mounting, options
 from ketch.volumes.filters import prune_selection, select
 
@@ -138,7 +139,10 @@ class VolumeStore:
             mounting.unmount(data)
         else:
             raise HostError(f"{data} is still mounted")
-        shutil.rmtree(path, ignore_errors=True)
+        try:  # a loop, not shutil.rmtree: a container may have made the tree any depth
+            remove_tree(path)
+        except OSError:
+            pass  # swept again when the store opens
 
     # -- the engine's interface -------------------------------------------------------
     def create(self, name: str | None = None, driver: str = "local",
