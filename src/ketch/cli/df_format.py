@@ -6,6 +6,7 @@ from __future__ import annotations
 from ketch.cli.containers_format import ContainerRow
 from ketch.cli.images_format import ImageRow, is_dangling
 from ketch.cli.units import human_size
+from ketch.cli.volumes_format import VolumeRow
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -87,26 +88,6 @@ def summary_rows(usage: dict[str, Any]) -> list[UsageRow]:
 
 def build_cache_size(cache: list[dict[str, Any]]) -> int:
     return sum(int(b.get("Size") or 0) for b in cache if not b.get("Shared"))
-
-
-class VolumeRow:
-    def __init__(self, data: dict[str, Any]) -> None:
-        self._v = data
-        self.Name = str(data.get("Name", ""))
-        self.Driver = str(data.get("Driver", ""))
-
-    @property
-    def Links(self) -> str:
-        count = (self._v.get("UsageData") or {}).get("RefCount", -1)
-        return "N/A" if count == -1 else str(count)
-
-    @property
-    def Size(self) -> str:
-        size = (self._v.get("UsageData") or {}).get("Size", -1)
-        return "N/A" if size == -1 else human_size(float(size), 4)
-
-    def to_json(self) -> dict[str, str]:
-        return {name: str(getattr(self, name)) for name in sorted(VOLUME_TITLES)}
 
 
 class BuildCacheRow:

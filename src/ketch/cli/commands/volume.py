@@ -7,6 +7,7 @@ import re
 from ketch.cli.command import CLIError, Command
 from ketch.cli.context import Context
 from ketch.cli.flags import Flag, Parsed, parse_filters
+from ketch.cli.volumes_format import TITLES, VolumeRow
 from ketch.client.errors import APIError
 
 TYPE_CHECKING = False
@@ -15,54 +16,10 @@ if TYPE_CHECKING:
 
 DEFAULT_FORMAT = "table {{.Driver}}\t{{.Name}}"
 QUIET_FORMAT = "{{.Name}}"
-TITLES = {"Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE",
-          "Mountpoint": "MOUNTPOINT", "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE",
-          "Group": "GROUP", "Availability": "AVAILABILITY", "Status": "STATUS"}
 PRUNE_WARNING = ("WARNING! This will remove anonymous local volumes not used by at least "
                  "one container.\nAre you sure you want to continue?")
 PRUNE_ALL_WARNING = ("WARNING! This will remove all local volumes not used by at least one "
                      "container.\nAre you sure you want to continue?")
-
-
-class VolumeRow:
-    """The placeholders of Docker's volume formatter; cluster fields are N/A locally."""
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        self._v = data
-        self.Name = str(data.get("Name", ""))
-        self.Driver = str(data.get("Driver", ""))
-        self.Scope = str(data.get("Scope", ""))
-        self.Mountpoint = str(data.get("Mountpoint", ""))
-
-    @property
-    def Labels(self) -> str:
-        labels = self._v.get("Labels") or {}
-        return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-
-    def Label(self, name: str) -> str:
-        return str((self._v.get("Labels") or {}).get(name, ""))
-
-    @property
-    def Links(self) -> str:
-        count = (self._v.get("UsageData") or {}).get("RefCount", -1)
-        return "N/A" if count == -1 else str(count)
-
-    @property
-    def Size(self) -> str:
-        from ketch.cli.units import human_size
-
-        size = (self._v.get("UsageData") or {}).get("Size", -1)
-        return "N/A" if size == -1 else human_size(float(size), 4)
-
-    @property
-    def Group(self) -> str:
-        return "N/A"
-
-    Availability = Group
-    Status = Group
-
-    def to_json(self) -> dict[str, str]:
-        return {name: str(getattr(self, name)) for name in sorted(TITLES)}
 
 
 def natural_key(name: str) -> list[Any]:
