@@ -7,6 +7,7 @@ import os
 import re
 
 from ketch.errors import InvalidParameter
+from ketch.util.files import fsync_dir
 
 _libc = ctypes.CDLL(None, use_errno=True)
 HEX64 = re.compile(r"[a-f0-9]{64}", re.ASCII)
@@ -41,14 +42,6 @@ def atomic_write(path: str, data: bytes, mode: int = 0o600) -> None:
             pass
         raise
     fsync_dir(directory)
-
-
-def fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def syncfs(path: str) -> None:

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from ketch.errors import HostError, NotFound
-from ketch.images.fsutil import HEX64, fsync_dir, hex_of, pid_alive, syncfs
+from ketch.images.fsutil import HEX64, hex_of, pid_alive, syncfs
+from ketch.util.files import fsync_dir
 from ketch.util.fswalk import remove_tree
 from ketch.util.tarball.extract import Limits, Options, apply_layer
 from ketch.util.tarball.split import assemble, length

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ketch.errors import Conflict, HostError, InvalidParameter, KetchError, NotFound
+from ketch.util.files import fsync_dir
 from ketch.util.fswalk import remove_tree
 from ketch.volumes import mounting, options
 from ketch.volumes.filters import prune_selection, select
@@ -180,7 +181,7 @@ class VolumeStore:
             os.mkdir(os.path.join(tmp, DATA), 0o755)
             _atomic_write(os.path.join(tmp, RECORD), json.dumps(volume.record()).encode())
             os.rename(tmp, self._dir(volume.name))
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
         except BaseException as e:
             shutil.rmtree(tmp, ignore_errors=True)
             if isinstance(e, OSError):
@@ -284,14 +285,6 @@ def _atomic_write(path: str, data: bytes) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
         os.fsync(fd)
     finally:
         os.close(fd)
