@@ -112,3 +112,23 @@ def test_bad_mounts_are_one_line_and_leave_nothing(kd: Ketchd) -> None:
                        headers="Content-Type: application/json\r\n")
     assert status == 400 and b"If you intended to pass a host directory" in body
     assert (ok(docker(kd, "volume", "ls", "-q")), ok(docker(kd, "ps", "-aq"))) == before
+
+
+def test_a_tmpfs_volume_is_let_go_after_a_daemon_restart(kd: Ketchd) -> None:
+    """The store counts a volume's users in memory: a new ketchd counts its running
+    containers' volumes again, so the last exit still unmounts."""
+    ok(docker(kd, "volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "tv1"))
+    ok(docker(kd, "run", "-d", "--name", "t1", "-v", "tv1:/t", "busybox", "sleep", "60"))
+    mountpoint = json.loads(ok(docker(kd, "volume", "inspect", "tv1")))[0]["Mountpoint"]
+
+    def mounted() -> bool:
+        with open("/proc/self/mountinfo") as f:
+            return any(line.split()[4] == mountpoint for line in f)
+
+    assert mounted()
+    kd.kill9()
+    kd.start()
+    assert mounted()  # the container still runs, its volume stays
+    ok(docker(kd, "rm", "-f", "t1"))
+    assert not mounted()
+    ok(docker(kd, "volume", "rm", "tv1"))

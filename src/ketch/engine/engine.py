@@ -90,6 +90,9 @@ class Engine:
         self.containers.load()
         for cid, tombstone in self.containers.tombstones():  # removals a crash interrupted
             await asyncio.to_thread(self._delete_files, cid, tombstone)
+        for c in self.containers.all():  # a new daemon counts the volumes its running
+            if c.running:                # containers hold again: their exits let go of them
+                await asyncio.to_thread(self._mount_volumes, c)
         await self.supervisor.ensure_running()
         # subscribe first, then read the state: no exit can fall between the two
         reader = await self.supervisor.subscribe()
