@@ -132,3 +132,15 @@ def test_a_tmpfs_volume_is_let_go_after_a_daemon_restart(kd: Ketchd) -> None:
     ok(docker(kd, "rm", "-f", "t1"))
     assert not mounted()
     ok(docker(kd, "volume", "rm", "tv1"))
+
+
+def test_system_df_counts_volumes(kd: Ketchd) -> None:
+    ok(docker(kd, "run", "--name", "dfv", "-v", "dfvol:/d", "busybox", "sh", "-c",
+              "head -c 5000 /dev/zero > /d/a && ln /d/a /d/b && mkdir /d/sub"))
+    status, body = api(kd, "GET", "/system/df")
+    assert status == 200
+    [volume] = [v for v in json.loads(body)["Volumes"] if v["Name"] == "dfvol"]
+    assert volume["UsageData"] == {"Size": 5000, "RefCount": 1}  # a hard link counts once
+    assert "dfvol" in ok(docker(kd, "system", "df", "-v"))
+    ok(docker(kd, "rm", "dfv"))
+    ok(docker(kd, "volume", "rm", "dfvol"))

@@ -2,8 +2,8 @@
 
 Images are the image list's summaries with the two fields only df fills in: Containers
 (how many containers use each) and SharedSize. Containers are `ps -a -s`'s summaries.
-ketch has no volumes and no build cache yet: [] and null, as an engine without them
-answers.
+Volumes with their UsageData (size, how many containers use each). ketch has no build
+cache yet: null, as an engine without one answers.
 """
 
 from __future__ import annotations
@@ -45,5 +45,8 @@ def disk_usage(engine: Engine, types: list[str] | None = None) -> dict[str, Any]
     if "container" in wanted:
         usage["Containers"] = engine.list(all_=True, limit=-1, filters={}, size=True)
     if "volume" in wanted:
-        usage["Volumes"] = []
+        usage["Volumes"] = [
+            {**volume.inspect(), "UsageData": {"Size": engine.volumes.size(volume.name),
+                                               "RefCount": len(engine.volume_users(volume.name))}}
+            for volume in engine.volumes.list()]
     return usage

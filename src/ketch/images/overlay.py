@@ -10,8 +10,7 @@ overlayfs upper directory per container.
 from __future__ import annotations
 
 import os
-import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from ketch.errors import HostError, NotFound
@@ -20,7 +19,7 @@ from ketch.images.image import Image
 from ketch.images.mount import is_mountpoint, mount_overlay, unmount
 from ketch.images.snapshotbase import DIR_FLAGS, SnapshotDriver
 from ketch.images.treediff import INIT_PARENTS, INIT_PATHS, Change
-from ketch.util.fswalk import MAX_DEPTH, DirPath, remove_tree, sorted_names
+from ketch.util.fswalk import remove_tree, sorted_names, tree_size
 from ketch.util.tarball.write import TarWriter
 
 
@@ -103,42 +102,10 @@ class OverlayDriver(SnapshotDriver):
             fd = self._open_upper(key)
         except NotFound:
             return 0
-        seen: set[int] = set()
-        total = 0
         try:
-            with DirPath(fd) as path:
-                pending = [_entries(fd)]
-                while pending:
-                    entry = next(pending[-1], None)
-                    if entry is None:
-                        pending.pop()
-                        if pending:
-                            path.leave()
-                        continue
-                    name, is_dir = entry
-                    parent = path.fd()
-                    if parent is None:  # moved away meanwhile
-                        pending[-1] = iter(())
-                        continue
-                    if is_dir:
-                        opened = path.enter(name) if path.depth < MAX_DEPTH else None
-                        if opened is not None:
-                            pending.append(_entries(opened[0]))
-                        continue
-                    try:
-                        st = os.stat(name, dir_fd=parent, follow_symlinks=False)
-                    except (FileNotFoundError, NotADirectoryError):
-                        continue
-                    if stat.S_ISDIR(st.st_mode):
-                        continue  # a directory only now: not what was listed
-                    if st.st_nlink > 1:
-                        if st.st_ino in seen:
-                            continue
-                        seen.add(st.st_ino)
-                    total += st.st_size
+            return tree_size(fd)
         finally:
             os.close(fd)
-        return total
 
     def _open_upper(self, key: str) -> int:
         try:
@@ -174,13 +141,6 @@ class OverlayDriver(SnapshotDriver):
             "MergedDir": os.path.join(directory, "merged"),
             "UpperDir": os.path.join(directory, "upper"),
             "WorkDir": os.path.join(directory, "work")}}
-
-
-def _entries(fd: int) -> Iterator[tuple[str, bool]]:
-    """The names in the directory fd, each with whether it is a directory (a symlink is
-    not), read at once: a scandir left open would hold an fd per level of a walk."""
-    with os.scandir(fd) as it:
-        return iter([(entry.name, entry.is_dir(follow_symlinks=False)) for entry in it])
 
 
 def _archive(writer: TarWriter, fd: int, rel: str, dirs: lowerview.LayerDirs) -> None:

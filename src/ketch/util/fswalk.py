@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Iterator
 from types import TracebackType
 
 from ketch.errors import Conflict
@@ -233,3 +234,55 @@ def _current(path: DirPath) -> int:
     if fd is None:
         raise FileNotFoundError(errno.ENOENT, "a directory went away while it was removed")
     return fd
+
+
+def tree_size(root_fd: int) -> int:
+    """Bytes of everything under the directory root_fd but directories, hard links once,
+    as Docker counts a container's or a volume's size: walked by fd (never through a
+    symlink a running container swaps in), on the root's filesystem only (not into what is
+    mounted inside). Deeper than MAX_DEPTH levels nothing more is counted: a size is not
+    worth failing a listing over."""
+    device = os.fstat(root_fd).st_dev
+    seen: set[int] = set()
+    total = 0
+    with DirPath(root_fd) as path:
+        pending = [_entries(root_fd)]
+        while pending:
+            entry = next(pending[-1], None)
+            if entry is None:
+                pending.pop()
+                if pending:
+                    path.leave()
+                continue
+            name, is_dir = entry
+            parent = path.fd()
+            if parent is None:  # moved away meanwhile
+                pending[-1] = iter(())
+                continue
+            if is_dir:
+                opened = path.enter(name) if path.depth < MAX_DEPTH else None
+                if opened is not None:
+                    if opened[1].st_dev == device:
+                        pending.append(_entries(opened[0]))
+                    else:
+                        path.leave()  # another filesystem mounted here
+                continue
+            try:
+                st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                continue  # a directory only now: not what was listed
+            if st.st_nlink > 1:
+                if st.st_ino in seen:
+                    continue
+                seen.add(st.st_ino)
+            total += st.st_size
+    return total
+
+
+def _entries(fd: int) -> Iterator[tuple[str, bool]]:
+    """The names in the directory fd, each with whether it is a directory (a symlink is
+    not), read at once: a scandir left open would hold an fd per level of a walk."""
+    with os.scandir(fd) as it:
+        return iter([(entry.name, entry.is_dir(follow_symlinks=False)) for entry in it])

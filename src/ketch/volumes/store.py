@@ -24,7 +24,7 @@ from typing import Any
 
 from ketch.errors import Conflict, HostError, InvalidParameter, KetchError, NotFound
 from ketch.util.files import fsync_dir
-from ketch.util.fswalk import remove_tree
+from ketch.util.fswalk import remove_tree, tree_size
 from ketch.volumes import mounting, options
 from ketch.volumes.filters import prune_selection, select
 
@@ -227,6 +227,10 @@ class VolumeStore:
                 raise HostError(f"remove {name}: {e.strerror or e}") from None
             self._delete_tree(trash)
 
+    def size(self, name: str) -> int:
+        """Bytes in the volume (`system df`)."""
+        return _disk_usage(self.get(name).mountpoint)
+
     def prune(self, filters: dict[str, builtins.list[str]],
               in_use: InUse | None = None) -> tuple[builtins.list[str], int]:
         """Remove unused volumes the filters pick (anonymous ones unless all=true):
@@ -291,30 +295,12 @@ def _atomic_write(path: str, data: bytes) -> None:
 
 
 def _disk_usage(path: str) -> int:
-    """Bytes of the files under path, each inode once, staying on its filesystem."""
+    """Bytes of the files under path (a volume a container may be changing): by fd."""
     try:
-        device = os.lstat(path).st_dev
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return 0
-    seen: set[int] = set()
-    total = 0
-    for top, dirs, files in os.walk(path):
-        for name in files + dirs:
-            try:
-                st = os.lstat(os.path.join(top, name))
-            except OSError:
-                continue
-            if st.st_dev != device or st.st_ino in seen:
-                continue
-            seen.add(st.st_ino)
-            if name in files:
-                total += st.st_size
-        dirs[:] = [d for d in dirs if _same_device(os.path.join(top, d), device)]
-    return total
-
-
-def _same_device(path: str, device: int) -> bool:
     try:
-        return os.lstat(path).st_dev == device
-    except OSError:
-        return False
+        return tree_size(fd)
+    finally:
+        os.close(fd)
