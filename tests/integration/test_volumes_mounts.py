@@ -144,3 +144,15 @@ def test_system_df_counts_volumes(kd: Ketchd) -> None:
     assert "dfvol" in ok(docker(kd, "system", "df", "-v"))
     ok(docker(kd, "rm", "dfv"))
     ok(docker(kd, "volume", "rm", "dfvol"))
+
+
+def test_ketch_inspect_finds_volumes(kd: Ketchd) -> None:
+    import subprocess
+
+    ok(docker(kd, "volume", "create", "insp1"))
+    for args in (["inspect", "insp1"], ["inspect", "--type", "volume", "insp1"]):
+        proc = subprocess.run(["ketch", *args, "-f", "{{.Name}} {{.Driver}}"],
+                              env=kd.env(), capture_output=True, text=True, timeout=30,
+                              check=False)
+        assert (proc.returncode, proc.stdout) == (0, "insp1 local\n"), proc.stderr
+    ok(docker(kd, "volume", "rm", "insp1"))

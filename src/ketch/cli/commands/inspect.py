@@ -1,5 +1,5 @@
-"""`ketch inspect`: containers first, then images (as the docker CLI tries each kind),
-pretty JSON like Docker's, or a Go template per object with `--format`."""
+"""`ketch inspect`: containers first, then images, then volumes (as the docker CLI tries
+each kind), pretty JSON like Docker's, or a Go template per object with `--format`."""
 
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ def pretty_json(items: list[Any]) -> str:
 def _lookup(ctx: Context, name: str, kind: str, size: bool) -> dict[str, Any] | None:
     client = ctx.client
     getters = {"container": lambda: client.inspect_container(name, size),
-               "image": lambda: client.inspect_image(name)}
-    kinds = [kind] if kind else ["container", "image"]
+               "image": lambda: client.inspect_image(name),
+               "volume": lambda: client.inspect_volume(name)}
+    kinds = [kind] if kind else list(getters)
     for each in kinds:
         try:
             return getters[each]()
@@ -36,7 +37,7 @@ def _lookup(ctx: Context, name: str, kind: str, size: bool) -> dict[str, Any] | 
 
 def _inspect(ctx: Context, opts: Parsed) -> int:
     kind = (opts.type or "").lower()
-    if kind and kind not in ("container", "image"):
+    if kind and kind not in ("container", "image", "volume"):
         raise CLIError(f'"{kind}" is not a valid value for --type', 1)
     template = None
     if opts.format:
