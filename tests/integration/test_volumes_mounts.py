@@ -156,3 +156,25 @@ def test_ketch_inspect_finds_volumes(kd: Ketchd) -> None:
                               check=False)
         assert (proc.returncode, proc.stdout) == (0, "insp1 local\n"), proc.stderr
     ok(docker(kd, "volume", "rm", "insp1"))
+
+
+def test_volumes_from(kd: Ketchd, tmp_path: Path) -> None:
+    ok(docker(kd, "create", "--name", "vf-src", "-v", "vfdata:/data", "-v",
+              f"{tmp_path}:/host", "busybox"))
+    (tmp_path / "f").write_text("from the host\n")
+    out = ok(docker(kd, "run", "--rm", "--volumes-from", "vf-src", "busybox", "sh", "-c",
+                    "echo shared > /data/x; cat /host/f"))
+    assert out == "from the host\n"
+    assert ok(docker(kd, "run", "--rm", "-v", "vfdata:/d", "busybox", "cat", "/d/x")) == \
+        "shared\n"
+    ro = docker(kd, "run", "--rm", "--volumes-from", "vf-src:ro", "busybox", "sh", "-c",
+                "touch /data/y")
+    assert ro.returncode != 0
+    # dockerd's answer: a 404 (the docker CLI then even tries to pull the image)
+    status, body = api(kd, "POST", "/containers/create",
+                       json.dumps({"Image": "busybox",
+                                   "HostConfig": {"VolumesFrom": ["nope"]}}).encode(),
+                       headers="Content-Type: application/json\r\n")
+    assert status == 404 and b"No such container: nope" in body
+    ok(docker(kd, "rm", "vf-src"))
+    ok(docker(kd, "volume", "rm", "vfdata"))

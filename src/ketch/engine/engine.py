@@ -28,7 +28,7 @@ from ketch.engine.hostconfig import (
     resources,
     tmpfs_mounts,
 )
-from ketch.engine.mounts import Wanted, copy_up, mount_point, plan
+from ketch.engine.mounts import Wanted, copy_up, inherited, mount_point, plan
 from ketch.engine.names import generate_name, new_id, valid_name
 from ketch.engine.spec import DEFAULT_CAPS, build_spec
 from ketch.engine.supervisor_client import SupervisorClient
@@ -210,7 +210,8 @@ class Engine:
             raise NotFound(f"network {network} not found")
         image = await asyncio.to_thread(self.images.get, image_ref)
         wanted = plan(host, body.get("Volumes"),
-                      (image.config.get("config") or {}).get("Volumes"))
+                      (image.config.get("config") or {}).get("Volumes"),
+                      self._volumes_from(host.get("VolumesFrom")))
         if name is not None:
             if not valid_name(name):
                 raise InvalidParameter(f'Invalid container name ({name}), only '
@@ -276,6 +277,19 @@ class Engine:
                 self._remove_volume(name)
             raise
         return points, anonymous
+
+    def _volumes_from(self, sources: Any) -> list[Wanted]:
+        """HostConfig.VolumesFrom: ["container[:ro|rw]", ...]."""
+        if not sources:
+            return []
+        if not isinstance(sources, list) or not all(isinstance(v, str) for v in sources):
+            raise InvalidParameter("invalid HostConfig.VolumesFrom: must be a list of strings")
+        shared: list[Wanted] = []
+        for source in sources:
+            ref, _, mode = source.partition(":")
+            c = self.containers.get(ref)
+            shared += inherited(c.record.get("Mounts") or [], mode)
+        return shared
 
     def _remove_volume(self, name: str) -> None:
         try:

@@ -134,10 +134,30 @@ def parse_mount(mount: Any) -> Wanted:
     return wanted
 
 
+def inherited(points: list[dict[str, Any]], mode: str) -> list[Wanted]:
+    """`--volumes-from c[:ro|rw]`: c's binds and volumes, at the same paths; read-write
+    as they are in c unless the mode says otherwise."""
+    if mode not in ("", "ro", "rw"):
+        raise InvalidParameter(f"invalid mode: {mode}")
+    wanted = []
+    for point in points:
+        if point.get("Type") not in ("bind", "volume"):
+            continue
+        rw = bool(point.get("RW")) if not mode else mode == "rw"
+        kind = str(point["Type"])
+        source = str(point.get("Source") if kind == "bind" else point.get("Name"))
+        wanted.append(Wanted(kind, str(point["Destination"]), source=source,
+                             mode=str(point.get("Mode") or ""), rw=rw,
+                             propagation=str(point.get("Propagation") or ""), copy=False))
+    return wanted
+
+
 def plan(host: dict[str, Any], volumes: dict[str, Any] | None,
-         image_volumes: dict[str, Any] | None) -> list[Wanted]:
-    """Every mount of a new container, checked; anonymous volumes last, for the VOLUMEs
-    nothing else covers."""
+         image_volumes: dict[str, Any] | None,
+         shared: list[Wanted] | None = None) -> list[Wanted]:
+    """Every mount of a new container, checked: its own, then those of --volumes-from
+    (shared) where its own leave room, then anonymous volumes for the VOLUMEs nothing
+    else covers."""
     binds = host.get("Binds") or []
     mounts = host.get("Mounts") or []
     if not isinstance(binds, list) or not all(isinstance(b, str) for b in binds):
@@ -150,6 +170,10 @@ def plan(host: dict[str, Any], volumes: dict[str, Any] | None,
         if w.destination in taken:
             raise InvalidParameter(f"Duplicate mount point: {w.destination}")
         taken.add(w.destination)
+    for w in shared or []:
+        if w.destination not in taken:
+            taken.add(w.destination)
+            wanted.append(w)
     for path in [*(image_volumes or {}), *(volumes or {})]:
         if not isinstance(path, str) or not path.startswith("/"):
             raise InvalidParameter(f"invalid volume specification: '{path}': invalid mount "
