@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from support.daemon import Ketchd, api, docker, running_ketchd
+from support.daemon import Ketchd, api, docker, ok, running_ketchd
 from support.dockerd import Dockerd, running_dockerd
 
 pytestmark = pytest.mark.integration
@@ -49,11 +49,6 @@ def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockerd]:
         assert daemon("import", "-c", 'CMD ["sh"]', str(BUSYBOX_TAR),
                       "busybox:latest").returncode == 0
         yield daemon
-
-
-def ok(proc: object) -> str:
-    assert getattr(proc, "returncode") == 0, getattr(proc, "stderr")  # noqa: B009
-    return str(getattr(proc, "stdout"))  # noqa: B009
 
 
 def store_state(kd: Ketchd) -> tuple[list[str], list[str], str]:

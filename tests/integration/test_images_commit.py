@@ -11,7 +11,7 @@ from pathlib import Path
 import docker as docker_py
 import pytest
 
-from support.daemon import Ketchd, api, docker, running_ketchd
+from support.daemon import Ketchd, api, docker, ok, running_ketchd
 
 pytestmark = pytest.mark.integration
 
@@ -20,11 +20,6 @@ pytestmark = pytest.mark.integration
 def kd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ketchd]:
     with running_ketchd(tmp_path_factory.mktemp("ketchd")) as daemon:
         yield daemon
-
-
-def ok(proc: object) -> str:
-    assert getattr(proc, "returncode") == 0, getattr(proc, "stderr")  # noqa: B009
-    return str(getattr(proc, "stdout"))  # noqa: B009
 
 
 def inspect(kd: Ketchd, ref: str) -> dict[str, object]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from support.daemon import Ketchd, api, docker, running_ketchd
+from support.daemon import Ketchd, api, docker, ok, running_ketchd
 
 pytestmark = pytest.mark.integration
 
@@ -19,11 +19,6 @@ pytestmark = pytest.mark.integration
 def kd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ketchd]:
     with running_ketchd(tmp_path_factory.mktemp("ketchd")) as daemon:
         yield daemon
-
-
-def ok(proc: object) -> str:
-    assert getattr(proc, "returncode") == 0, getattr(proc, "stderr")  # noqa: B009
-    return str(getattr(proc, "stdout"))  # noqa: B009
 
 
 def mounts(kd: Ketchd, name: str) -> list[dict[str, object]]:

@@ -143,3 +143,9 @@ def docker(ketchd: Ketchd, *args: str, timeout: float = 30,
     """The real docker CLI against `ketchd`."""
     return subprocess.run(["docker", *args], env=ketchd.env(), capture_output=True, text=True,
                           timeout=timeout, check=False, **kwargs)  # type: ignore[call-overload]
+
+
+def ok(proc: subprocess.CompletedProcess[str]) -> str:
+    """The output of a command that must have succeeded (its stderr if it did not)."""
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout

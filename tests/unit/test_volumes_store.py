@@ -100,7 +100,7 @@ def test_failed_create_leaves_nothing(store: VolumeStore, tmp_path: Path,
         Path(path).write_bytes(data[:3])  # half a record, then the disk fails
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(store_module, "_atomic_write", broken)
+    monkeypatch.setattr(store_module, "_write_new", broken)
     with pytest.raises(Exception, match="create vol1: No space left on device"):
         store.create("vol1")
     assert os.listdir(tmp_path / "volumes") == []

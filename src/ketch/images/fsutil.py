@@ -7,7 +7,7 @@ import os
 import re
 
 from ketch.errors import InvalidParameter
-from ketch.util.files import fsync_dir
+from ketch.util.files import fsync_dir, write_all
 
 _libc = ctypes.CDLL(None, use_errno=True)
 HEX64 = re.compile(r"[a-f0-9]{64}", re.ASCII)
@@ -28,10 +28,7 @@ def atomic_write(path: str, data: bytes, mode: int = 0o600) -> None:
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
+            write_all(fd, data)
         finally:
             os.close(fd)
         os.replace(tmp, path)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ketch.errors import Conflict, HostError, InvalidParameter, KetchError, NotFound
-from ketch.util.files import fsync_dir
+from ketch.util.files import fsync_dir, write_all
 from ketch.util.fswalk import remove_tree, tree_size
 from ketch.volumes import mounting, options
 from ketch.volumes.filters import prune_selection, select
@@ -179,7 +179,7 @@ class VolumeStore:
         try:
             os.mkdir(tmp, 0o701)
             os.mkdir(os.path.join(tmp, DATA), 0o755)
-            _atomic_write(os.path.join(tmp, RECORD), json.dumps(volume.record()).encode())
+            _write_new(os.path.join(tmp, RECORD), json.dumps(volume.record()).encode())
             os.rename(tmp, self._dir(volume.name))
             fsync_dir(self.root)
         except BaseException as e:
@@ -283,13 +283,12 @@ class VolumeStore:
             mounting.unmount(os.path.join(self._dir(name), DATA))
 
 
-def _atomic_write(path: str, data: bytes) -> None:
+def _write_new(path: str, data: bytes) -> None:
+    """A new file (in a volume still being built: the rename of its directory is what
+    makes the volume appear whole)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
+        write_all(fd, data)
     finally:
         os.close(fd)
 
