@@ -12,6 +12,7 @@ A benchmark, not a test: it asserts nothing.  Run as root:  python3 bench/engine
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -109,15 +110,32 @@ def _is_engine(pid: int) -> bool:
     return any(word in exe for word in ("python", "dockerd", "containerd"))
 
 
+BENCH_BRIDGE = "ktbench-e"  # not the machine's ketch0: its own bridge and nftables table
+
+
 def start_ketchd(top: Path) -> Engine:
     engine = Engine("ketch", [shutil.which("ketch") or "ketch"], top)
+    (top / "daemon.json").write_text(json.dumps({"bridge": BENCH_BRIDGE}))
     log = open(top / "ketchd.log", "wb")  # noqa: SIM115 - lives as long as the daemon
     engine.proc = subprocess.Popen(
         [shutil.which("ketchd") or "ketchd", "-H", f"unix://{engine.socket}", "--data-root",
          str(top / "data"), "--exec-root", str(top / "exec"), "--config-file",
          str(top / "daemon.json")], stdout=log, stderr=log, start_new_session=True)
-    (top / "daemon.json").write_text("{}")
     return engine
+
+
+def remove_bridge(bridge: str) -> None:
+    """The interfaces a ketchd with this default bridge made (marked with an alias), and
+    its nftables table: they outlive the daemon, as Docker's do."""
+    for name in os.listdir("/sys/class/net"):
+        try:
+            alias = Path(f"/sys/class/net/{name}/ifalias").read_text().strip()
+        except OSError:
+            continue
+        if alias == f"ketch:{bridge}":
+            subprocess.run(["ip", "link", "del", name], check=False, capture_output=True)
+    subprocess.run(["nft", "delete", "table", "ip", f"ketch-{bridge}"], check=False,
+                   capture_output=True)
 
 
 def start_dockerd(top: Path) -> Engine:
@@ -201,6 +219,8 @@ def teardown(engines: list[Engine], tops: list[Path]) -> None:
     """Stop the engines (by pid) and remove their directories, unmounting what is left."""
     for engine in engines:
         _stop(engine)
+    if any(engine.name == "ketch" for engine in engines):
+        remove_bridge(BENCH_BRIDGE)
     for top in tops:
         for line in reversed(Path("/proc/self/mountinfo").read_text().splitlines()):
             if line.split()[4].startswith(str(top)):

@@ -38,6 +38,12 @@ class Conflict(KetchError):
     status = 409
 
 
+class Forbidden(KetchError):
+    """The operation is understood but refused (a predefined network, an overlap)."""
+
+    status = 403
+
+
 class NotModified(KetchError):
     """The operation had nothing to do (e.g. stopping a stopped container)."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -25,7 +26,12 @@ class Ketchd:
         self.socket = top / "ketch.sock"
         self.log = top / "ketchd.log"
         self.config = top / "daemon.json"
-        self.config.write_text(json.dumps(config or {}))  # daemon.json settings
+        config = dict(config or {})
+        # its own default bridge (which also names its nftables table): daemons side by
+        # side, and the machine's own ketchd, never share a network
+        self.bridge = str(config.setdefault("bridge", "kt" + hashlib.sha256(
+            str(top).encode()).hexdigest()[:10]))
+        self.config.write_text(json.dumps(config))  # daemon.json settings
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -96,7 +102,29 @@ class Ketchd:
             point = line.split()[4]
             if point.startswith(str(self.top)):
                 subprocess.run(["umount", "-l", point], check=False)
+        for name in self.interfaces():  # its bridges stay after it, as Docker's do
+            subprocess.run(["ip", "link", "del", name], check=False, capture_output=True)
+        subprocess.run(["nft", "delete", "table", "ip", f"ketch-{self.bridge}"], check=False,
+                       capture_output=True)
         shutil.rmtree(self.top, ignore_errors=True)
+
+    def interfaces(self) -> list[str]:
+        """The host interfaces this daemon made (marked with an alias)."""
+        found = []
+        for name in os.listdir("/sys/class/net"):
+            try:
+                alias = Path(f"/sys/class/net/{name}/ifalias").read_text().strip()
+            except OSError:
+                continue
+            if alias == f"ketch:{self.bridge}":
+                found.append(name)
+        return found
+
+    def nft_table(self) -> str:
+        """ketch's nftables table of this daemon, as `nft list` prints it ("" if none)."""
+        proc = subprocess.run(["nft", "list", "table", "ip", f"ketch-{self.bridge}"],
+                              capture_output=True, text=True, check=False)
+        return proc.stdout if proc.returncode == 0 else ""
 
     def container_ids(self) -> list[str]:
         proc = subprocess.run(["docker", "ps", "-aq"], env=self.env(), capture_output=True,

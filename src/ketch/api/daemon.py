@@ -20,7 +20,7 @@ import sys
 from ketch import __version__
 
 DEFAULTS = {"hosts": ["unix:///run/ketch/ketch.sock"], "data-root": "/var/lib/ketch",
-            "exec-root": "/run/ketch", "storage-driver": ""}
+            "exec-root": "/run/ketch", "storage-driver": "", "bridge": "ketch0"}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -30,6 +30,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--exec-root", help="where runtime state lives")
     parser.add_argument("--config-file", default="/etc/ketch/daemon.json")
     parser.add_argument("-s", "--storage-driver", help="overlay2 or vfs")
+    parser.add_argument("-b", "--bridge", help="the default bridge's interface name "
+                        "(also names ketch's nftables table and marks its interfaces)")
     parser.add_argument("-v", "--version", action="store_true")
     return parser.parse_args(argv)
 
@@ -84,13 +86,17 @@ def main(argv: list[str] | None = None) -> None:
     storage_driver = args.storage_driver or settings["storage-driver"]
     if not isinstance(storage_driver, str):
         raise SystemExit("ketchd: \"storage-driver\" must be a string")
+    bridge = str(args.bridge or settings["bridge"])
+    if not 0 < len(bridge) < 16 or not bridge.replace("-", "").replace("_", "").isalnum():
+        raise SystemExit(f"ketchd: invalid bridge name {bridge!r}")
     if os.geteuid() != 0:
         raise SystemExit("ketchd: must run as root")
     from ketch.api.server import serve
     from ketch.engine.engine import Engine
     from ketch.errors import KetchError
     try:
-        asyncio.run(serve(Engine(data_root, exec_root, storage_driver or None), socket_path))
+        asyncio.run(serve(Engine(data_root, exec_root, storage_driver or None,
+                                       bridge), socket_path))
     except KetchError as e:
         raise SystemExit(f"ketchd: {e}") from None
     except KeyboardInterrupt:

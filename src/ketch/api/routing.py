@@ -56,6 +56,20 @@ def query_filters(request: web.Request) -> dict[str, list[str]]:
     return out
 
 
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The request's body: a JSON object, or one clear error."""
+    raw = await request.read()
+    if not raw.strip():
+        raise InvalidParameter("got EOF while reading request body")
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError) as e:
+        raise InvalidParameter(f"invalid JSON: {e}") from None
+    if not isinstance(body, dict):
+        raise InvalidParameter("invalid JSON: the body must be an object")
+    return body
+
+
 def query_bool(request: web.Request, name: str) -> bool:
     """httputils.BoolValue: anything but "", 0, no, false and none is true."""
     value = request.query.get(name, "").strip().lower()

@@ -461,6 +461,8 @@ def make_app(engine: Engine) -> web.Application:
     app.add_routes(images_admin.routes)
     from ketch.api import volumes as volume_routes
     app.add_routes(volume_routes.routes)
+    from ketch.api import networks as network_routes
+    app.add_routes(network_routes.routes)
     app.on_response_prepare.append(_headers)
     return app
 

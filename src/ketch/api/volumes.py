@@ -4,14 +4,20 @@ the work; which containers use a volume is the engine's to say."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from ketch.api.images_admin import api_version
-from ketch.api.routing import Handler, json_response, query_bool, query_filters, versioned
+from ketch.api.routing import (
+    Handler,
+    json_object,
+    json_response,
+    query_bool,
+    query_filters,
+    versioned,
+)
 from ketch.errors import InvalidParameter
 
 routes = web.RouteTableDef()
@@ -49,15 +55,7 @@ def _string_map(body: dict[str, Any], key: str) -> dict[str, str] | None:
 
 @_route("POST", "/volumes/create")
 async def volume_create(request: web.Request) -> web.Response:
-    raw = await request.read()
-    if not raw.strip():
-        raise InvalidParameter("got EOF while reading request body")
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError) as e:
-        raise InvalidParameter(f"invalid JSON: {e}") from None
-    if not isinstance(body, dict):
-        raise InvalidParameter("invalid JSON: the body must be an object")
+    body = await json_object(request)
     for key in ("Name", "Driver"):
         if body.get(key) is not None and not isinstance(body[key], str):
             raise InvalidParameter(f"invalid {key}: must be a string")

@@ -42,6 +42,14 @@ COMMANDS: dict[str, str] = {
     "volume inspect": "volume:INSPECT",
     "volume rm": "volume:RM",
     "volume prune": "volume:PRUNE",
+    "network create": "network:CREATE",  # the network verbs: `ketch network ...` only
+    "network ls": "network:LS",
+    "network inspect": "network:INSPECT",
+    "network rm": "network:RM",
+    "network prune": "network:PRUNE",
+    "network connect": "network:CONNECT",
+    "network disconnect": "network:DISCONNECT",
+    "port": "port:PORT",
     "save": "saveload:SAVE",
     "load": "saveload:LOAD",
     "commit": "saveload:COMMIT",
@@ -55,7 +63,7 @@ GROUPS: dict[str, dict[str, str]] = {
     "container": {"ls": "ps", "list": "ps", "ps": "ps", "remove": "rm",
                   **{v: v for v in ("run", "create", "start", "stop", "restart", "kill", "rm",
                                     "rename", "wait", "logs", "inspect", "exec", "diff",
-                                    "cp", "export", "commit")}},
+                                    "cp", "export", "commit", "port")}},
     "image": {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi",
               "import": "import", "tag": "tag", "inspect": "inspect",
               "history": "history", "prune": "image prune",
@@ -64,6 +72,10 @@ GROUPS: dict[str, dict[str, str]] = {
     "volume": {"create": "volume create", "ls": "volume ls", "list": "volume ls",
                "inspect": "volume inspect", "rm": "volume rm", "remove": "volume rm",
                "prune": "volume prune"},
+    "network": {"create": "network create", "ls": "network ls", "list": "network ls",
+                "inspect": "network inspect", "rm": "network rm", "remove": "network rm",
+                "prune": "network prune", "connect": "network connect",
+                "disconnect": "network disconnect"},
 }
 
 GLOBAL_FLAGS = (
@@ -84,15 +96,22 @@ def load(name: str) -> Command:
 
 
 def main_help() -> str:
+    """`ketch --help`: the groups, then every verb with its description (which loads each
+    verb's module: only --help pays for that)."""
     lines = ["", "Usage:  ketch [OPTIONS] COMMAND", "",
-             "A self-sufficient runtime for containers (Docker-compatible)", "", "Commands:"]
-    lines += [f"  {name}" for name in sorted(COMMANDS) if " " not in name]
+             "A self-sufficient runtime for containers (Docker-compatible)", "",
+             "Management Commands:"]
+    lines += [f"  {group:<11} {GROUP_TITLES[group]}" for group in sorted(GROUPS)]
+    lines += ["", "Commands:"]
+    lines += [f"  {name:<11} {load(name).description.splitlines()[0]}"
+              for name in sorted(COMMANDS) if " " not in name]
     lines += ["", "Run 'ketch COMMAND --help' for more information on a command.", ""]
     return "\n".join(lines)
 
 
 GROUP_TITLES = {"container": "Manage containers", "image": "Manage images",
-                "system": "Manage ketch", "volume": "Manage volumes"}
+                "network": "Manage networks", "system": "Manage ketch",
+                "volume": "Manage volumes"}
 _ALIASES = {"list", "remove", "ps"}  # listed by their canonical names only
 
 
@@ -123,7 +142,7 @@ def run_command(ctx: Context, command: Command, argv: list[str]) -> int:
         return _usage_error(ctx, command, str(exc), "Run", 125)
     problem = command.check_args(opts.args)
     if problem:
-        hint = "See" if "at least" in problem else "Run"
+        hint = "See" if "at least" in problem and "at most" not in problem else "Run"
         return _usage_error(ctx, command, f"ketch: {problem}", hint, 1)
     try:
         return command.handler(ctx, opts)

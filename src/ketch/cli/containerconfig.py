@@ -29,12 +29,21 @@ CONTAINER_FLAGS: tuple[Flag, ...] = (
     Flag("hostname", "h", "string", help="Container host name"),
     Flag("domainname", kind="string", help="Container NIS domain name"),
     Flag("entrypoint", kind="string", help="Overwrite the default ENTRYPOINT of the image"),
-    Flag("network", kind="string", default="default",
-         help="Connect a container to a network", metavar="network"),
-    Flag("net", kind="string", hidden=True),
+    Flag("network", kind="list", help="Connect a container to a network", metavar="network"),
+    Flag("net", kind="list", hidden=True),
+    Flag("network-alias", kind="list", help="Add network-scoped alias for the container",
+         metavar="list"),
+    Flag("net-alias", kind="list", hidden=True),
+    Flag("ip", kind="string", help="IPv4 address (e.g., 172.30.100.104)"),
+    Flag("ip6", kind="string", help="IPv6 address (e.g., 2001:db8::33)"),
+    Flag("link-local-ip", kind="list", help="Container IPv4/IPv6 link-local addresses",
+         metavar="list"),
+    Flag("mac-address", kind="string", help="Container MAC address (e.g., 92:d0:c6:0a:29:33)"),
+    Flag("link", kind="list", help="Add link to another container", metavar="list"),
     Flag("label", "l", "list", help="Set meta data on a container", metavar="list"),
     Flag("publish", "p", "list", help="Publish a container's port(s) to the host",
          metavar="list"),
+    Flag("publish-all", "P", help="Publish all exposed ports to random ports"),
     Flag("expose", kind="list", help="Expose a port or a range of ports", metavar="list"),
     Flag("volume", "v", "list", help="Bind mount a volume", metavar="list"),
     Flag("mount", kind="list", help="Attach a filesystem mount to the container",
@@ -55,6 +64,9 @@ CONTAINER_FLAGS: tuple[Flag, ...] = (
     Flag("add-host", kind="list", help="Add a custom host-to-IP mapping (host:ip)",
          metavar="list"),
     Flag("dns", kind="list", help="Set custom DNS servers", metavar="list"),
+    Flag("dns-option", kind="list", help="Set DNS options", metavar="list"),
+    Flag("dns-opt", kind="list", hidden=True),
+    Flag("dns-search", kind="list", help="Set custom DNS search domains", metavar="list"),
     Flag("platform", kind="string", help="Set platform if server is multi-platform capable"),
     Flag("pull", kind="string", default="missing",
          help='Pull image before running ("always", "missing", "never")'),
@@ -71,30 +83,10 @@ def parse_labels(items: list[str]) -> dict[str, str]:
 
 
 def parse_ports(items: list[str]) -> tuple[dict[str, Any], dict[str, list[dict[str, str]]]]:
-    """`-p [ip:][hostport:]containerport[/proto]` -> (ExposedPorts, PortBindings)."""
-    exposed: dict[str, Any] = {}
-    bindings: dict[str, list[dict[str, str]]] = {}
-    for item in items:
-        spec, _, proto = item.partition("/")
-        proto = proto or "tcp"
-        if spec.startswith("["):  # [::1]:80:80
-            end = spec.find("]")
-            host_ip, rest = spec[1:end], spec[end + 2:]
-            host_port, _, container_port = rest.rpartition(":")
-        else:
-            parts = spec.split(":")
-            if len(parts) > 3 or not parts[-1]:
-                raise CLIError(f"invalid publish opts format (should be "
-                               f"name=value but got '{item}')", 125)
-            container_port = parts[-1]
-            host_port = parts[-2] if len(parts) >= 2 else ""
-            host_ip = parts[0] if len(parts) == 3 else ""
-        if not container_port.isdigit():
-            raise CLIError(f"invalid containerPort: {container_port}", 125)
-        key = f"{container_port}/{proto}"
-        exposed[key] = {}
-        bindings.setdefault(key, []).append({"HostIp": host_ip, "HostPort": host_port})
-    return exposed, bindings
+    """`-p` specs -> (ExposedPorts, PortBindings); see `ketch.cli.portspec`."""
+    from ketch.cli.portspec import parse_publish
+
+    return parse_publish(items, [])
 
 
 def restart_policy(value: str) -> dict[str, Any]:
@@ -115,11 +107,269 @@ def console_size() -> list[int]:
     return [size.lines, size.columns]
 
 
-def endpoint_settings() -> dict[str, Any]:
-    return {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "",
-            "DriverOpts": None, "GwPriority": 0, "NetworkID": "", "EndpointID": "",
-            "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
-            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None}
+def endpoint_settings(aliases: list[str] | None = None, links: list[str] | None = None,
+                      ipam: dict[str, Any] | None = None, mac: str = "",
+                      driver_opts: dict[str, str] | None = None,
+                      gw_priority: int = 0) -> dict[str, Any]:
+    """An EndpointSettings as Go marshals it (empty fields and all)."""
+    return {"IPAMConfig": ipam, "Links": links, "Aliases": aliases, "MacAddress": mac,
+            "DriverOpts": driver_opts, "GwPriority": gw_priority, "NetworkID": "",
+            "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+            "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "DNSNames": None}
+
+
+def go_quote(text: str) -> str:
+    """strconv.Quote for the printable text of flag values."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    for char, esc in (("\n", "\\n"), ("\t", "\\t"), ("\r", "\\r")):
+        escaped = escaped.replace(char, esc)
+    return f'"{escaped}"'
+
+
+def _flag_error(value: str, flag: str, why: str) -> CLIError:
+    """pflag's words for a value its validator refused."""
+    return CLIError(f'invalid argument {go_quote(value)} for "{flag}" flag: {why}', 125)
+
+
+def validate_dns(items: list[str]) -> list[str]:
+    """opts.ValidateIPAddress: each server in Go's canonical form."""
+    from ketch.cli.portspec import parse_ip
+
+    out = []
+    for item in items:
+        ip = parse_ip(item.strip())
+        if ip is None:
+            raise _flag_error(item, "--dns", f"IP address is not correctly formatted: {item}")
+        out.append(ip)
+    return out
+
+
+def validate_dns_search(items: list[str]) -> list[str]:
+    """opts.ValidateDNSSearch: `.` or a domain (its trailing dot dropped)."""
+    import re
+
+    out = []
+    # Docker's pattern, `(:?` typos included: they let a `:` precede a label
+    label = r"(:?[a-zA-Z0-9]|(:?[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9]))"
+    domain = re.compile(rf"(:?{label}(:?\.{label})*)\.?[\t\n\f\r ]*\Z")
+    for item in items:
+        value = item.strip(" ")
+        if value == ".":
+            out.append(value)
+            continue
+        match = domain.match(value) if re.search("[a-zA-Z]", value) else None
+        if match is None or len(match.group(1)) >= 255:
+            raise _flag_error(item, "--dns-search", f"{value} is not a valid domain")
+        out.append(match.group(1))
+    return out
+
+
+def validate_extra_hosts(items: list[str]) -> list[str]:
+    """opts.ValidateExtraHost: `host:ip` or `host=ip` (ip may be `[...]` or host-gateway),
+    sent as `host:ip`."""
+    from ketch.cli.portspec import parse_ip
+
+    out = []
+    for item in items:
+        host, eq, ip = item.partition("=")
+        if not eq:
+            host, eq, ip = item.partition(":")
+        if not eq or not host or ":" in host:
+            raise _flag_error(item, "--add-host", f"bad format for add-host: {go_quote(item)}")
+        if ip != "host-gateway":
+            if len(ip) > 2 and ip[0] == "[" and ip[-1] == "]":
+                ip = ip[1:-1]
+            if parse_ip(ip.strip()) is None:
+                raise _flag_error(item, "--add-host",
+                                  f"invalid IP address in add-host: {go_quote(ip)}")
+        out.append(f"{host}:{ip}")
+    return out
+
+
+def validate_links(items: list[str]) -> list[str]:
+    """opts.ValidateLink: `name` or `name:alias`, passed on as given."""
+    for item in items:
+        if not item:
+            raise _flag_error(item, "--link", "empty string specified for links")
+        if item.count(":") > 1:
+            raise _flag_error(item, "--link", f"bad format for links: {item}")
+    return list(items)
+
+
+def _hex_pair(text: str, sep: str) -> bool:
+    return (len(text) >= 2 and all(c in "0123456789abcdefABCDEF" for c in text[:2])
+            and (len(text) == 2 or text[2] == sep))
+
+
+def valid_mac(mac: str) -> bool:
+    """net.ParseMAC: 6, 8 or 20 octets as `xx:xx..`, `xx-xx..` or `xxxx.xxxx..`."""
+    if len(mac) < 14:
+        return False
+    if mac[2] in ":-":
+        count = (len(mac) + 1) // 3
+        return ((len(mac) + 1) % 3 == 0 and count in (6, 8, 20)
+                and all(_hex_pair(mac[x:], mac[2]) for x in range(0, len(mac), 3)))
+    if mac[4] == ".":
+        count = 2 * (len(mac) + 1) // 5
+        return ((len(mac) + 1) % 5 == 0 and count in (6, 8, 20)
+                and all(_hex_pair(mac[x:x + 2], "") and _hex_pair(mac[x + 2:], ".")
+                        for x in range(0, len(mac), 5)))
+    return False
+
+
+def is_user_defined(mode: str) -> bool:
+    """container.NetworkMode.IsUserDefined: not default, bridge, host, none, container:."""
+    return mode not in ("default", "bridge", "host", "none") and \
+        not mode.startswith("container:")
+
+
+class Attachment:
+    """opts.NetworkAttachmentOpts: one `--network` value, short or long syntax."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.aliases: list[str] = []
+        self.links: list[str] = []
+        self.ipv4 = ""
+        self.ipv6 = ""
+        self.mac = ""
+        self.link_local: list[str] = []
+        self.driver_opts: dict[str, str] = {}
+        self.gw_priority = 0
+
+    @classmethod
+    def parse(cls, value: str) -> Attachment:
+        """`name=net,alias=a,ip=..,ip6=..,mac-address=..,link-local-ip=..,driver-opt=k=v,
+        gw-priority=n` when the value looks like `\\w+=\\w+`, else a network name."""
+        if not _long_syntax(value):
+            return cls(value)
+        att = cls("")
+        for field in value.split(","):
+            key, eq, val = field.lower().partition("=")  # Docker lower-cases the lot
+            key, val = key.strip(), val.strip()
+            if not eq or not key:
+                raise CLIError(f"invalid argument \"{value}\" for \"--network\" flag: "
+                               f"invalid field {field}", 125)
+            if key == "name":
+                att.target = val
+            elif key == "alias":
+                att.aliases.append(val)
+            elif key == "ip":
+                att.ipv4 = val
+            elif key == "ip6":
+                att.ipv6 = val
+            elif key == "mac-address":
+                att.mac = val
+            elif key == "link-local-ip":
+                att.link_local.append(val)
+            elif key == "driver-opt":
+                opt_key, opt_eq, opt_val = val.partition("=")
+                if not opt_eq or not opt_key:
+                    raise CLIError(f"invalid argument \"{value}\" for \"--network\" flag: "
+                                   "invalid key value pair format in driver options", 125)
+                att.driver_opts[opt_key.strip()] = opt_val.strip()
+            elif key == "gw-priority":
+                try:
+                    att.gw_priority = int(val)
+                except ValueError:
+                    raise CLIError(f"invalid argument \"{value}\" for \"--network\" flag: "
+                                   f"invalid gw-priority: {val}", 125) from None
+            else:
+                raise CLIError(f"invalid argument \"{value}\" for \"--network\" flag: "
+                               f"invalid field key {key}", 125)
+        if not att.target:
+            raise CLIError(f"invalid argument \"{value}\" for \"--network\" flag: "
+                           "network name/id is not specified", 125)
+        return att
+
+    def apply_flags(self, opts: Parsed) -> None:
+        """applyContainerOptions: the short flags go to the first network."""
+        aliases = opts.network_alias + opts.net_alias
+        for mine, flag, what in ((self.aliases, aliases, "--network-alias and per-network alias"),
+                                 (self.links, opts.link, "--link and per-network links"),
+                                 (self.ipv4, opts.ip, "--ip and per-network IPv4 address"),
+                                 (self.ipv6, opts.ip6, "--ip6 and per-network IPv6 address"),
+                                 (self.mac, opts.mac_address,
+                                  "--mac-address and per-network MAC address"),
+                                 (self.link_local, opts.link_local_ip,
+                                  "--link-local-ip and per-network link-local IP addresses")):
+            if mine and flag:
+                raise CLIError(f"conflicting options: cannot specify both {what}", 125)
+        self.aliases = list(aliases) or self.aliases
+        if is_user_defined(self.target) and opts.link:
+            self.links = list(opts.link)  # on a user network a link is an alias
+        self.ipv4 = opts.ip or self.ipv4
+        self.ipv6 = opts.ip6 or self.ipv6
+        self.mac = opts.mac_address or self.mac
+        self.link_local = list(opts.link_local_ip) or self.link_local
+
+    def endpoint(self) -> dict[str, Any] | None:
+        """parseNetworkAttachmentOpt: its EndpointSettings, None when it sets nothing."""
+        if not self.target.strip():
+            raise CLIError("no name set for network", 125)
+        if not is_user_defined(self.target):
+            if self.aliases:
+                raise CLIError("network-scoped aliases are only supported for user-defined "
+                               "networks", 125)
+            if self.links:
+                raise CLIError("links are only supported for user-defined networks", 125)
+        ipam: dict[str, Any] | None = None
+        if self.ipv4 or self.ipv6 or self.link_local:
+            ipam = {}
+            if self.ipv4:
+                ipam["IPv4Address"] = self.ipv4
+            if self.ipv6:
+                ipam["IPv6Address"] = self.ipv6
+            if self.link_local:
+                ipam["LinkLocalIPs"] = self.link_local
+        if self.mac and not valid_mac(self.mac):
+            raise CLIError(f"{self.mac} is not a valid mac address", 125)
+        if not (self.aliases or self.links or ipam or self.mac or self.driver_opts
+                or self.gw_priority):
+            return None
+        opts = {k: self.driver_opts[k] for k in sorted(self.driver_opts)} or None
+        return endpoint_settings(self.aliases or None, self.links or None, ipam, self.mac,
+                                 opts, self.gw_priority)
+
+
+def _long_syntax(value: str) -> bool:
+    """regexp `\\w+=\\w+` found anywhere in the value (Go's \\w is ASCII)."""
+    word = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+    for i, char in enumerate(value):
+        if char == "=" and 0 < i < len(value) - 1 and value[i - 1] in word \
+                and value[i + 1] in word:
+            return True
+    return False
+
+
+def networking(opts: Parsed) -> tuple[str, dict[str, Any]]:
+    """(HostConfig.NetworkMode, NetworkingConfig.EndpointsConfig), as parseNetworkOpts."""
+    attachments = [Attachment.parse(v) for v in opts.network + opts.net]
+    mac = opts.mac_address
+    if mac and not valid_mac(mac):
+        raise CLIError(f"{mac} is not a valid mac address", 125)
+    endpoints: dict[str, Any] = {}
+    if not attachments:
+        default = Attachment("default")
+        default.apply_flags(opts)
+        endpoints["default"] = default.endpoint() or endpoint_settings()
+        return "default", endpoints
+    user_defined = {is_user_defined(a.target) for a in attachments}
+    for i, att in enumerate(attachments):
+        if i == 0:
+            att.apply_flags(opts)
+        endpoint = att.endpoint()
+        if att.target in endpoints:
+            raise CLIError(f'network "{att.target}" is specified multiple times', 125)
+        # a lone network without options gets its endpoint from the daemon
+        if i == 0 and len(attachments) == 1 and endpoint is None:
+            continue
+        endpoints[att.target] = endpoint or endpoint_settings()
+    if len(user_defined) > 1:
+        raise CLIError("conflicting options: cannot attach both user-defined and "
+                       "non-user-defined network-modes", 125)
+    return attachments[0].target, endpoints
 
 
 def build_create_body(opts: Parsed, image: str, cmd: list[str],
@@ -144,14 +394,19 @@ def build_create_body(opts: Parsed, image: str, cmd: list[str],
         attach_stdin = bool(opts.interactive) and not detach
         attach_stdout = attach_stderr = not detach
 
-    exposed, bindings = parse_ports(opts.publish)
-    for port in opts.expose:
-        exposed[port if "/" in port else f"{port}/tcp"] = {}
+    # the flag validators run first, as pflag runs them while parsing
+    links = validate_links(opts.link) or None
+    extra_hosts = validate_extra_hosts(opts.add_host) or None
+    dns = validate_dns(opts.dns) if opts.dns else []
+    dns_search = validate_dns_search(opts.dns_search) if opts.dns_search else []
+    from ketch.cli.portspec import parse_publish
+
+    exposed, bindings = parse_publish(opts.publish, opts.expose)
     binds = [volume_flag(v) for v in opts.volume if ":" in v] or None
     mounts = [mount_flag(m) for m in opts.mount] or None
     volumes: dict[str, Any] = {v: {} for v in opts.volume if ":" not in v}
     entrypoint = [opts.entrypoint] if "entrypoint" in opts.given else None
-    network = opts.net if "net" in opts.given else opts.network
+    network, endpoints = networking(opts)
 
     config: dict[str, Any] = {
         "Hostname": opts.hostname or "",
@@ -160,6 +415,7 @@ def build_create_body(opts: Parsed, image: str, cmd: list[str],
         "AttachStdin": attach_stdin,
         "AttachStdout": attach_stdout,
         "AttachStderr": attach_stderr,
+        **({"ExposedPorts": exposed} if exposed else {}),
         "Tty": bool(opts.tty),
         "OpenStdin": bool(opts.interactive),
         "StdinOnce": bool(opts.interactive) and attach_stdin,
@@ -172,8 +428,6 @@ def build_create_body(opts: Parsed, image: str, cmd: list[str],
         "OnBuild": None,
         "Labels": parse_labels(opts.label),
     }
-    if exposed:
-        config["ExposedPorts"] = exposed
     if opts.stop_signal:
         config["StopSignal"] = opts.stop_signal
     if "stop_timeout" in opts.given:
@@ -193,14 +447,16 @@ def build_create_body(opts: Parsed, image: str, cmd: list[str],
         "ConsoleSize": console_size() if opts.tty else [0, 0],
         "CapAdd": opts.cap_add or None,
         "CapDrop": opts.cap_drop or None,
-        "Dns": opts.dns,
-        "DnsOptions": [],
-        "DnsSearch": [],
-        "ExtraHosts": opts.add_host or None,
+        "Dns": dns,
+        "DnsOptions": opts.dns_option + opts.dns_opt,
+        "DnsSearch": dns_search,
+        "ExtraHosts": extra_hosts,
+        "Links": links,
         "Privileged": bool(opts.privileged),
+        "PublishAllPorts": bool(opts.publish_all),
         "ReadonlyRootfs": bool(opts.read_only),
     }
     if opts.init:
         host_config["Init"] = True
     return {**config, "HostConfig": host_config,
-            "NetworkingConfig": {"EndpointsConfig": {network: endpoint_settings()}}}
+            "NetworkingConfig": {"EndpointsConfig": endpoints}}

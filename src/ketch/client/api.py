@@ -6,8 +6,9 @@ errors are `APIError(status, message)`. Names follow the API paths, not docker-p
 
 from __future__ import annotations
 
+from ketch.client.errors import APIError
 from ketch.client.http import Response
-from ketch.client.session import Session
+from ketch.client.session import Session, version_tuple
 from ketch.util import jsonio
 
 TYPE_CHECKING = False
@@ -25,6 +26,17 @@ def filters_json(filters: Mapping[str, list[str]] | None) -> str | None:
         return None
     return jsonio.dumps({key: {value: True for value in values}
                          for key, values in filters.items()})
+
+
+class VersionError(APIError):
+    """A request the negotiated API version cannot express (Docker's client words)."""
+
+    def __init__(self, feature: str, needed: str, version: str) -> None:
+        super().__init__(400, f'"{feature}" requires API version {needed}, but the Docker '
+                              f'daemon API version is {version}')
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class WaitHandle:
@@ -67,6 +79,11 @@ class Client(Session):
 
     def create_container(self, config: dict[str, Any], name: str | None = None,
                          platform: str | None = None) -> dict[str, Any]:
+        endpoints = (config.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
+        if any((ep or {}).get("MacAddress") for ep in endpoints.values()) and \
+                version_tuple(self.api_version) < (1, 44):
+            # Docker's client refuses too: an older daemon would drop the address
+            raise VersionError("specify mac-address per network", "1.44", self.api_version)
         return dict(self.json("POST", "/containers/create",
                               {"name": name or None, "platform": platform}, config))
 
@@ -332,3 +349,44 @@ class Client(Session):
     def prune_volumes(self, filters: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
         """`POST /volumes/prune`: {"VolumesDeleted": [...], "SpaceReclaimed": n}."""
         return dict(self.json("POST", "/volumes/prune", {"filters": filters_json(filters)}))
+
+    # -- networks -------------------------------------------------------------------------
+    def networks(self, filters: Mapping[str, list[str]] | None = None) -> list[dict[str, Any]]:
+        """`GET /networks`: the network summaries (no `Containers`)."""
+        return list(self.json("GET", "/networks", {"filters": filters_json(filters)}) or [])
+
+    def inspect_network(self, ref: str, verbose: bool = False) -> dict[str, Any]:
+        from ketch.client.session import quote
+
+        return dict(self.json("GET", f"/networks/{quote(ref)}",
+                              {"verbose": "true" if verbose else None}))
+
+    def create_network(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /networks/create` -> {"Id", "Warning"}. Before API 1.44 the daemon must be
+        asked to refuse a duplicate name (CheckDuplicate), as Docker's client does."""
+        if version_tuple(self.api_version) < (1, 44):
+            body = {**body, "CheckDuplicate": True}
+        return dict(self.json("POST", "/networks/create", None, body))
+
+    def remove_network(self, ref: str) -> None:
+        from ketch.client.session import quote
+
+        self.request("DELETE", f"/networks/{quote(ref)}")
+
+    def prune_networks(self, filters: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
+        """`POST /networks/prune`: {"NetworksDeleted": [...] or None}."""
+        return dict(self.json("POST", "/networks/prune", {"filters": filters_json(filters)})
+                    or {})
+
+    def connect_network(self, ref: str, container: str,
+                        endpoint_config: dict[str, Any] | None = None) -> None:
+        from ketch.client.session import quote
+
+        self.request("POST", f"/networks/{quote(ref)}/connect", None,
+                     {"Container": container, "EndpointConfig": endpoint_config})
+
+    def disconnect_network(self, ref: str, container: str, force: bool = False) -> None:
+        from ketch.client.session import quote
+
+        self.request("POST", f"/networks/{quote(ref)}/disconnect", None,
+                     {"Container": container, "Force": force})

@@ -14,8 +14,8 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ketch.engine import logs as logfile
 from ketch.engine import system
@@ -30,6 +30,7 @@ from ketch.engine.hostconfig import (
 )
 from ketch.engine.mounts import Wanted, copy_up, inherited, mount_point, plan
 from ketch.engine.names import generate_name, new_id, valid_name
+from ketch.engine.networking import Networking, exposed_ports, port_list, settings
 from ketch.engine.spec import DEFAULT_CAPS, build_spec
 from ketch.engine.supervisor_client import SupervisorClient
 from ketch.errors import Conflict, InvalidParameter, KetchError, NotFound, NotModified
@@ -40,9 +41,11 @@ if TYPE_CHECKING:
     from ketch.images import Image
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
+T = TypeVar("T")
 
 
-_PRIVATE = {"AnonymousVolumes"}  # kept in a container's record, not shown by inspect
+# kept in a container's record, not shown by inspect
+_PRIVATE = {"AnonymousVolumes", "ConfiguredMacs", "HostVeths"}
 
 
 def now() -> str:
@@ -61,7 +64,7 @@ def parse_time(stamp: str) -> float:
 
 class Engine:
     def __init__(self, data_root: str, exec_root: str,
-                 storage_driver: str | None = None) -> None:
+                 storage_driver: str | None = None, bridge: str = "ketch0") -> None:
         from ketch.images import ImageStore, Snapshotter
         from ketch.volumes import VolumeStore
 
@@ -73,6 +76,7 @@ class Engine:
         self.images = ImageStore(data_root)
         self.snapshots = Snapshotter(data_root, storage_driver)
         self.volumes = VolumeStore(data_root)
+        self.net = Networking(data_root, exec_root, self._running, bridge)
         self.supervisor = SupervisorClient(exec_root, os.path.join(exec_root, "runtime"))
         self.exit_waiters: dict[str, list[asyncio.Future[int]]] = {}
         self.remove_waiters: dict[str, list[asyncio.Future[None]]] = {}
@@ -80,14 +84,32 @@ class Engine:
         self.cleanups: set[asyncio.Task[None]] = set()
         self.starting: set[str] = set()
         self.early_exits: dict[str, dict[str, Any]] = {}
+        # a start may come while an exit is still being handled (restart, rm -f and stop
+        # racing): it waits until the last run is let go of (its network torn down, the
+        # supervisor told to forget it), so that nothing of the new run is let go of
+        self.exiting: dict[str, asyncio.Future[None]] = {}
         self.removing: set[str] = set()
         self.events_task: asyncio.Task[None] | None = None
         self.started = time.time()
+
+    async def _net(self, fn: Callable[..., T], *args: Any) -> T:
+        """A Networking call on a worker thread, one at a time (addresses, the table)."""
+        def locked() -> T:
+            with self.net.lock:
+                return fn(*args)
+        return await asyncio.to_thread(locked)
+
+    def _running(self) -> list[Container]:
+        return [c for c in self.containers.all() if c.running]
 
     # -- start-up: re-adopt what the supervisor kept running ----------------------
 
     async def restore(self) -> None:
         self.containers.load()
+        self.net.loop = asyncio.get_running_loop()
+        await self._net(self.net.start)
+        # the endpoints of what was running last: their exits below tear them down
+        await self._net(self.net.restore, self._running())
         for cid, tombstone in self.containers.tombstones():  # removals a crash interrupted
             await asyncio.to_thread(self._delete_files, cid, tombstone)
         for c in self.containers.all():  # a new daemon counts the volumes its running
@@ -97,6 +119,7 @@ class Engine:
         # subscribe first, then read the state: no exit can fall between the two
         reader = await self.supervisor.subscribe()
         await self._reconcile()
+        await self._net(self.net.restore_dns, self._running())
         self.events_task = asyncio.get_running_loop().create_task(self._follow_events(reader))
 
     async def _reconcile(self) -> None:
@@ -163,14 +186,25 @@ class Engine:
                       "FinishedAt": info.get("finished_at") or now(),
                       "OOMKilled": bool(info.get("oom_killed"))})
         c.save()
-        await asyncio.to_thread(self._unmount_volumes, c)
-        for fut in self.exit_waiters.pop(c.id, []):
-            if not fut.done():
-                fut.set_result(int(state["ExitCode"]))
+        done = self.exiting[c.id] = asyncio.get_running_loop().create_future()
         try:
-            await self.supervisor.call("forget", id=c.id)
-        except KetchError:
-            pass
+            try:
+                await self._net(self.net.teardown, c)
+            except (KetchError, OSError):
+                pass  # what is left is swept at the next start of ketchd
+            c.save()
+            await asyncio.to_thread(self._unmount_volumes, c)
+            try:
+                await self.supervisor.call("forget", id=c.id)
+            except KetchError:
+                pass
+        finally:
+            if self.exiting.get(c.id) is done:
+                del self.exiting[c.id]
+            done.set_result(None)
+            for fut in self.exit_waiters.pop(c.id, []):
+                if not fut.done():
+                    fut.set_result(int(state["ExitCode"]))
         if c.host_config.get("AutoRemove"):
             await self._remove(c, volumes=True)  # --rm takes its anonymous volumes along
 
@@ -205,9 +239,8 @@ class Engine:
             if value is not None and not (isinstance(value, list)
                                           and all(isinstance(v, str) for v in value)):
                 raise InvalidParameter(f"invalid {key}: must be a list of strings")
-        network = host.get("NetworkMode") or "default"
-        if network not in ("default", "bridge", "none", "host"):
-            raise NotFound(f"network {network} not found")
+        network_settings, macs = self.net.plan(host, body.get("NetworkingConfig"),
+                                               body.get("MacAddress"), self.containers.get)
         image = await asyncio.to_thread(self.images.get, image_ref)
         wanted = plan(host, body.get("Volumes"),
                       (image.config.get("config") or {}).get("Volumes"),
@@ -225,6 +258,9 @@ class Engine:
         try:
             directory = self.containers.new_dir(cid)
             record = self._record(cid, name, body, host, image)
+            record["NetworkSettings"] = network_settings
+            if macs:
+                record["ConfiguredMacs"] = macs
             c = Container(record, directory)
             self._write_etc_files(c)
             await asyncio.to_thread(self.snapshots.prepare, cid, image)
@@ -347,6 +383,9 @@ class Engine:
             "OnBuild": None,
             "Labels": {**(image_cfg.get("Labels") or {}), **(body.get("Labels") or {})},
         }
+        exposed = exposed_ports(body, image_cfg, host)
+        if exposed:  # Docker leaves it out when empty
+            config["ExposedPorts"] = exposed
         stop_signal = body.get("StopSignal") or image_cfg.get("StopSignal")
         if stop_signal:  # Docker leaves both out of Config when unset
             _signal_number(stop_signal)  # an unknown name fails the create, not the stop
@@ -385,62 +424,21 @@ class Engine:
             "GraphDriver": {"Name": "overlay2", "Data": {}},
             "Mounts": [],
             "Config": config,
-            "NetworkSettings": self._network_settings(network),
+            "NetworkSettings": settings({}),
         }
-
-    def _network_settings(self, network: str) -> dict[str, Any]:
-        # until ketch has a bridge, "default" means no network at all, and says so
-        mode = "host" if network == "host" else "none"
-        endpoint = {"IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": mode,
-                    "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
-                    "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-                    "MacAddress": "", "DriverOpts": None}
-        return {"Bridge": "", "SandboxID": "", "HairpinMode": False, "Ports": {},
-                "SandboxKey": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
-                "MacAddress": "", "EndpointID": "", "GlobalIPv6Address": "",
-                "GlobalIPv6PrefixLen": 0, "IPv6Gateway": "", "LinkLocalIPv6Address": "",
-                "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": None,
-                "SecondaryIPv6Addresses": None, "Networks": {mode: endpoint}}
 
     def _write_etc_files(self, c: Container) -> None:
-        hostname = c.config["Hostname"]
-        host_network = c.host_config["NetworkMode"] == "host"
-        if host_network:
-            hostname = os.uname().nodename
-        files = {
-            "hostname": f"{hostname}\n",
-            "hosts": ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                      "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\n"
-                      "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"),
-            "resolv.conf": self._resolv_conf(host_network),
-        }
-        if host_network:
-            try:
-                with open("/etc/hosts") as f:
-                    files["hosts"] = f.read()
-            except OSError:
-                pass
-        for name, text in files.items():
-            path = os.path.join(c.dir, name)
-            write_atomic(path, text.encode(), 0o644, durable=False)
+        """The files a start rewrites, there from the create on (for cp and export);
+        --add-host and --dns are checked here, so a bad one fails the create."""
+        if c.host_config["NetworkMode"].startswith("container:"):
+            for name in ("hostname", "hosts", "resolv.conf"):  # the other's, at the start
+                write_atomic(os.path.join(c.dir, name), b"", 0o644, durable=False)
+        else:
+            self.net.names.write_files(c, [], c.host_config["NetworkMode"] == "host")
         c.record["HostnamePath"] = os.path.join(c.dir, "hostname")
         c.record["HostsPath"] = os.path.join(c.dir, "hosts")
         c.record["ResolvConfPath"] = os.path.join(c.dir, "resolv.conf")
         c.record["LogPath"] = c.log_path
-
-    def _resolv_conf(self, host_network: bool) -> str:
-        try:
-            with open("/etc/resolv.conf") as f:
-                text = f.read()
-        except OSError:
-            text = ""
-        if host_network:
-            return text
-        # a container without a network of its own cannot reach a loopback resolver
-        kept = [line for line in text.splitlines()
-                if not (line.startswith("nameserver") and
-                        (" 127." in line or " ::1" in line))]
-        return "\n".join(kept) + "\n"
 
     # -- start, stop, kill ------------------------------------------------------
 
@@ -460,6 +458,9 @@ class Engine:
         """Under the container's lock: an `rm -f` that won the lock has removed it."""
         if c.id not in self.containers.by_id or c.id in self.removing:
             raise NotFound(f"No such container: {c.id}")
+        pending = self.exiting.get(c.id)
+        if pending is not None:
+            await pending
         try:
             image = self.images.get(c.record["Image"])
             image_config = image.config
@@ -470,8 +471,16 @@ class Engine:
         rootfs = self.snapshots.path(c.id)
         try:
             await asyncio.to_thread(self._mount_volumes, c)
-            spec = build_spec(c.record, image_config, rootfs, c.dir)
+            exposed = list(c.config.get("ExposedPorts") or {})
+            sandbox = await self._net(self.net.setup, c, exposed)
         except KetchError as e:
+            self._start_failed(c, str(e), 128 if "connectivity" in str(e) else 126)
+            await self._after_failed_start(c)
+            raise
+        try:
+            spec = build_spec(c.record, image_config, rootfs, c.dir, sandbox)
+        except KetchError as e:
+            await self._net(self.net.teardown, c)
             self._start_failed(c, str(e), 126)
             await self._after_failed_start(c)
             raise
@@ -494,6 +503,7 @@ class Engine:
         except KetchError as e:
             self.starting.discard(c.id)
             self.early_exits.pop(c.id, None)
+            await self._net(self.net.teardown, c)
             message = str(e)
             code = 127 if ("not found" in message or "no such file" in message) else (
                 126 if "permission denied" in message else 128)
@@ -609,6 +619,11 @@ class Engine:
         async with self._lock(c.id):
             if c.id not in self.containers.by_id:  # --rm or another rm got there first
                 return
+            pending = self.exiting.get(c.id)
+            if pending is not None:  # its exit is still being handled: let that finish
+                await pending
+                if c.id not in self.containers.by_id:  # and its --rm
+                    return
             if c.running:
                 if not force:
                     raise Conflict(f"You cannot remove a running container {c.id}. Stop the "
@@ -700,6 +715,43 @@ class Engine:
         return c, logfile.read(c.log_path, follow=follow, stdout=stdout, stderr=stderr,
                                tail=tail, since=since, until=until, timestamps=timestamps,
                                running=running)
+
+    # -- networks -----------------------------------------------------------------------
+
+    def networks(self, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
+        from ketch.network.filters import check, matches
+
+        check(filters)
+        return [{**n.record, "Containers": {}} for n in self.net.store.all()
+                if matches(n, filters, dangling=not self.net.users(n))]
+
+    def network(self, ref: str) -> dict[str, Any]:
+        return self.net.inspect_network(self.net.store.get(ref))
+
+    async def create_network(self, body: dict[str, Any]) -> dict[str, Any]:
+        net = await self._net(self.net.create_network, body)
+        return {"Id": net.id, "Warning": ""}
+
+    async def remove_network(self, ref: str) -> None:
+        await self._net(self.net.remove_network, ref)
+
+    async def prune_networks(self, filters: dict[str, list[str]]) -> list[str]:
+        from ketch.network.filters import check
+
+        check(filters, prune=True)
+        return await self._net(self.net.prune, filters)
+
+    async def connect(self, ref: str, container: str, config: Any) -> None:
+        c = self.containers.get(container)
+        async with self._lock(c.id):
+            await self._net(self.net.connect, c, ref, config)
+            c.save()
+
+    async def disconnect(self, ref: str, container: str, force: bool) -> None:
+        c = self.containers.get(container)
+        async with self._lock(c.id):
+            await self._net(self.net.disconnect, c, ref, force)
+            c.save()
 
     # -- list, inspect ----------------------------------------------------------------
 
@@ -797,7 +849,8 @@ def summary(c: Container) -> dict[str, Any]:
     return {
         "Id": c.id, "Names": [f"/{c.name}"], "Image": c.config["Image"],
         "ImageID": record["Image"], "Command": command,
-        "Created": int(parse_time(record["Created"])), "Ports": [],
+        "Created": int(parse_time(record["Created"])),
+        "Ports": port_list(record["NetworkSettings"].get("Ports") or {}),
         "Labels": c.config.get("Labels") or {}, "State": c.state["Status"],
         "Status": status_line(c),
         "HostConfig": {"NetworkMode": c.host_config["NetworkMode"]},

@@ -14,9 +14,7 @@ from ketch.errors import InvalidParameter
 from ketch.runtime import caps as C
 
 NOT_YET = {  # HostConfig field -> what it is, for the refusal
-    "PortBindings": "published ports (-p)",
     "Devices": "devices (--device)", "Sysctls": "sysctls (--sysctl)",
-    "Links": "links (--link)",
     "DeviceCgroupRules": "--device-cgroup-rule", "Ulimits": "ulimits (--ulimit)",
 }
 TYPES: dict[str, type | tuple[type, ...]] = {  # Config and HostConfig fields we read

@@ -82,8 +82,9 @@ async def read(path: str, *, follow: bool, stdout: bool, stderr: bool, tail: str
                 yield item
         if not follow:
             return
+        gone = False
         while True:
-            chunk = f.read()
+            chunk = f.read()  # after a removal too: the open file still has the last lines
             if chunk:
                 data = pending + chunk
                 *complete, pending = data.split(b"\n")
@@ -93,10 +94,9 @@ async def read(path: str, *, follow: bool, stdout: bool, stderr: bool, tail: str
                     if item:
                         yield item
                 continue
-            if not running():
+            if gone or not running():
                 return
             if until and time.time() > until:
                 return
             await asyncio.sleep(FOLLOW_POLL)
-            if not os.path.exists(path):
-                return
+            gone = not os.path.exists(path)

@@ -164,14 +164,18 @@ def read_db(rootfs: str, path: str, fields: int) -> list[list[str]]:
 
 
 def build_spec(record: dict[str, Any], image_config: dict[str, Any], rootfs: str,
-               container_dir: str) -> dict[str, Any]:
+               container_dir: str, sandbox: str | None = None) -> dict[str, Any]:
+    """The OCI spec; `sandbox` is the network namespace made for the container (None:
+    the host's, for --network host)."""
     config = record["Config"]
     host = record["HostConfig"]
     image_cfg = image_config.get("config") or {}
     hostname = config.get("Hostname") or record["Id"][:12]
     network = host.get("NetworkMode") or "default"
     namespaces = [{"type": t} for t in ("mount", "uts", "pid", "ipc")]
-    if network != "host":
+    if sandbox is not None:
+        namespaces.append({"type": "network", "path": sandbox})
+    elif network != "host":
         namespaces.append({"type": "network"})
     mounts = _mounts(int(host.get("ShmSize") or 64 * 1024 * 1024), bool(host.get("ReadonlyRootfs")))
     for name in ("hostname", "hosts", "resolv.conf"):

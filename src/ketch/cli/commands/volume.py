@@ -61,37 +61,9 @@ def _ls(ctx: Context, opts: Parsed) -> int:
 
 
 def _inspect(ctx: Context, opts: Parsed) -> int:
-    from ketch.cli.commands.inspect import pretty_json
-    from ketch.cli.gotemplate import Template, TemplateError, go_json
+    from ketch.cli.commands.inspect import inspect_each
 
-    template = None
-    if opts.format and opts.format.strip() != "json":
-        try:
-            template = Template(opts.format)
-        except TemplateError as exc:
-            raise CLIError(f"template parsing error: {exc}", 1) from None
-    found: list[dict[str, Any]] = []
-    errors: list[str] = []
-    for name in opts.args:
-        try:
-            found.append(ctx.client.inspect_volume(name))
-        except APIError as exc:
-            if exc.status != 404:
-                raise
-            errors.append(str(exc))
-    if template is not None:
-        try:
-            ctx.write("".join(template.execute(item) + "\n" for item in found))
-        except TemplateError as exc:
-            raise CLIError(f"template parsing error: {exc}", 1) from None
-    elif opts.format:
-        ctx.write(go_json(found) + "\n")
-    else:
-        ctx.write(pretty_json(found) + "\n")
-    if errors:
-        ctx.flush()
-        raise CLIError("\n".join(errors), 1)
-    return 0
+    return inspect_each(ctx, opts.args, opts.format, ctx.client.inspect_volume)
 
 
 def _rm(ctx: Context, opts: Parsed) -> int:

@@ -1,0 +1,144 @@
+"""What a container's names resolve to: its /etc/hosts, resolv.conf and hostname, and
+the answers of its embedded DNS server (names on its user-defined networks, --link
+aliases, and which servers the rest is forwarded to)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from ipaddress import IPv4Address
+from typing import TYPE_CHECKING, Any
+
+from ketch.engine.containers import Container
+from ketch.network import etcfiles, netns
+from ketch.network.store import Network, NetworkStore
+from ketch.runtime.state import write_atomic
+
+if TYPE_CHECKING:
+    from ketch.network.dns import Resolver
+
+DNS_ADDRESS = "127.0.0.11"
+
+
+class ContainerNames:
+    def __init__(self, store: NetworkStore, running: Callable[[], list[Container]]) -> None:
+        self.store = store
+        self.running = running
+
+    def write_files(self, c: Container, addresses: list[IPv4Address],
+                     host_network: bool = False) -> None:
+        config, host = c.config, c.host_config
+        hostname = os.uname().nodename if host_network else config["Hostname"]
+        extra = [etcfiles.parse_extra_host(h) for h in host.get("ExtraHosts") or []]
+        gateway = str(self.store.get("bridge").gateway)
+        extra = [(n, gateway if ip == "host-gateway" else ip) for n, ip in extra]
+        internal = any(self.store.by_id[ep["NetworkID"]].dns
+                       for ep in c.record["NetworkSettings"]["Networks"].values()
+                       if ep.get("NetworkID") in self.store.by_id)
+        if host_network:
+            try:
+                with open("/etc/hosts") as f:
+                    hosts = f.read()
+            except OSError:
+                hosts = ""
+            hosts += "".join(f"{ip}\t{n}\n" for n, ip in extra)
+            resolv = etcfiles.host_resolv_conf()
+        else:
+            hosts = etcfiles.hosts(hostname, config.get("Domainname") or "",
+                                   [str(a) for a in addresses], extra, self.links(c))
+            resolv, _ = etcfiles.resolv_conf(
+                etcfiles.host_resolv_conf(), internal_dns=internal, dns=host.get("Dns") or [],
+                search=host.get("DnsSearch") or [], options=host.get("DnsOptions") or [])
+        for name, text in (("hostname", f"{hostname}\n"), ("hosts", hosts),
+                           ("resolv.conf", resolv)):
+            write_atomic(os.path.join(c.dir, name), text.encode(), 0o644, durable=False)
+
+    def links(self, c: Container) -> list[tuple[str, list[str]]]:
+        """--link on the default bridge: the linked container's address and names."""
+        out: list[tuple[str, list[str]]] = []
+        for link in c.host_config.get("Links") or []:
+            target, alias = _parse_link(link)
+            for other in self.running():
+                if other.name == target or other.id == target:
+                    address = other.record["NetworkSettings"].get("IPAddress")
+                    if address:
+                        out.append((address, [alias, other.id[:12], other.name]))
+        return out
+
+    # -- the embedded DNS server's view ---------------------------------------------------
+
+    def resolver(self, c: Container, path: str) -> tuple[Resolver, socket.socket,
+                                                         socket.socket]:
+        """A DNS server for `c` (not yet serving) and its sockets, bound to 127.0.0.11:53
+        inside the network namespace at `path`."""
+        from ketch.network.dns import Resolver
+
+        def make() -> tuple[socket.socket, socket.socket]:
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                udp.bind((DNS_ADDRESS, 53))
+                tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                tcp.bind((DNS_ADDRESS, 53))
+                tcp.listen(64)
+            except BaseException:
+                udp.close()
+                tcp.close()
+                raise
+            return udp, tcp
+
+        udp, tcp = netns.run_in(path, make)
+        return (Resolver(lambda name: self.lookup(c, name),
+                         lambda address: self.reverse(c, address),
+                         lambda: self.upstreams(c)), udp, tcp)
+
+    def _peers(self, c: Container) -> list[tuple[Network, Container, dict[str, Any]]]:
+        mine = {ep.get("NetworkID") for ep in c.record["NetworkSettings"]["Networks"].values()
+                if ep.get("IPAddress")}
+        out = []
+        for other in self.running():
+            for ep in other.record["NetworkSettings"]["Networks"].values():
+                net = self.store.by_id.get(ep.get("NetworkID") or "")
+                if net is not None and net.dns and net.id in mine and ep.get("IPAddress"):
+                    out.append((net, other, ep))
+        return out
+
+    def lookup(self, c: Container, name: str) -> list[str]:
+        name = name.lower().rstrip(".")
+        found: list[str] = []
+        linked = {alias.lower(): target for target, alias in
+                  (_parse_link(link) for link in c.host_config.get("Links") or [])}
+        for net, other, ep in self._peers(c):
+            names = {n.lower() for n in (ep.get("DNSNames") or [])}
+            names |= {f"{n}.{net.name.lower()}" for n in names}
+            target = linked.get(name)
+            known = name in names or (target is not None and target in (other.name, other.id))
+            if known and ep["IPAddress"] not in found:
+                found.append(ep["IPAddress"])
+        return found
+
+    def reverse(self, c: Container, address: str) -> str | None:
+        for net, other, ep in self._peers(c):
+            if ep.get("IPAddress") == address:
+                return f"{other.name}.{net.name}"
+        return None
+
+    def upstreams(self, c: Container) -> list[str]:
+        nets = [self.store.by_id.get(ep.get("NetworkID") or "")
+                for ep in c.record["NetworkSettings"]["Networks"].values()]
+        if all(n is None or n.internal for n in nets):
+            return []  # no way out: outside names are not answered either, as in Docker
+        host = c.host_config
+        _, upstreams = etcfiles.resolv_conf(
+            etcfiles.host_resolv_conf(), internal_dns=True, dns=host.get("Dns") or [],
+            search=host.get("DnsSearch") or [], options=host.get("DnsOptions") or [])
+        return upstreams
+
+
+def _parse_link(link: str) -> tuple[str, str]:
+    """HostConfig.Links entries: "name:alias" (the CLI's) or "/name:/me/alias" (the API's)."""
+    target, _, alias = str(link).partition(":")
+    target = target.strip("/")
+    alias = alias.rsplit("/", 1)[-1] if alias else target
+    return target, alias

@@ -1,0 +1,1 @@
+"""Networks: bridges, IPAM, published ports, embedded DNS."""

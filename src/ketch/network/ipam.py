@@ -1,0 +1,107 @@
+"""IP address management: subnets for new networks, addresses for endpoints.
+
+Subnets come from Docker's default pools (172.17-31.0.0/16, then 192.168.0.0/16 cut
+into /20s), skipping any that overlap a route of the host or another network, so a
+network never hides something the host can reach. Addresses are handed out lowest
+free first, as Docker's allocator does, so a restarted container usually gets its old
+address back.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import struct
+from collections.abc import Iterable, Iterator
+from ipaddress import IPv4Address, IPv4Network
+
+from ketch.errors import Conflict, Forbidden, InvalidParameter
+
+
+def default_pools() -> Iterator[IPv4Network]:
+    for second in range(17, 32):
+        yield IPv4Network(f"172.{second}.0.0/16")
+    yield from IPv4Network("192.168.0.0/16").subnets(new_prefix=20)
+
+
+def host_routes(path: str = "/proc/net/route") -> list[IPv4Network]:
+    """The host's IPv4 routes but the default one: the subnets it can already reach."""
+    routes: list[IPv4Network] = []
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()[1:]
+    except OSError:
+        return routes
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        dest, mask = (socket.inet_ntoa(struct.pack("<I", int(v, 16)))
+                      for v in (fields[1], fields[7]))
+        net = IPv4Network(f"{dest}/{mask}", strict=False)
+        if net.prefixlen:
+            routes.append(net)
+    return routes
+
+
+def choose_subnet(taken: Iterable[IPv4Network]) -> IPv4Network:
+    taken = list(taken)
+    for pool in default_pools():
+        if not any(pool.overlaps(t) for t in taken):
+            return pool
+    raise Forbidden("could not find an available, non-overlapping IPv4 address pool among "
+                    "the defaults to assign to the network")
+
+
+def parse_subnet(text: str) -> IPv4Network:
+    try:
+        net = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise InvalidParameter(f"invalid CIDR address: {text}") from None
+    if not isinstance(net, IPv4Network):
+        raise InvalidParameter(f"IPv6 subnets are not supported yet: {text}")
+    if net.prefixlen > 30:
+        raise InvalidParameter(f"invalid pool request: subnet {text} is too small: it "
+                               "leaves no address for a container")
+    return net
+
+
+def parse_address(text: str, what: str = "IP address") -> IPv4Address:
+    try:
+        return IPv4Address(text)
+    except ValueError:
+        raise InvalidParameter(f"invalid {what}: {text}") from None
+
+
+class Pool:
+    """The addresses of one network's subnet: which are in use, which are free."""
+
+    def __init__(self, subnet: IPv4Network, gateway: IPv4Address,
+                 ip_range: IPv4Network | None = None) -> None:
+        self.subnet = subnet
+        self.gateway = gateway
+        self.ip_range = ip_range or subnet
+        self.used: set[IPv4Address] = {gateway}
+
+    def allocate(self, wanted: IPv4Address | None = None) -> IPv4Address:
+        if wanted is not None:
+            if wanted not in self.subnet or wanted in (self.subnet.network_address,
+                                                       self.subnet.broadcast_address):
+                raise InvalidParameter(f"invalid address {wanted}: it does not belong to "
+                                       f"the network's subnet {self.subnet}")
+            if wanted in self.used:
+                raise Conflict(f"Address already in use: {wanted}")
+            self.used.add(wanted)
+            return wanted
+        for address in self.ip_range.hosts():
+            if address not in self.used and address in self.subnet \
+                    and address != self.subnet.broadcast_address:
+                self.used.add(address)
+                return address
+        raise Conflict(f"no available IPv4 addresses on this network's address pools: "
+                       f"{self.subnet}")
+
+    def release(self, address: IPv4Address) -> None:
+        if address != self.gateway:
+            self.used.discard(address)
+

@@ -1,0 +1,160 @@
+"""Bridges and veth pairs, through netlink (pyroute2), never by running `ip`.
+
+Every call opens its own short-lived netlink socket on the calling thread: pyroute2
+binds a socket to the network namespace of the thread that opens it, and the engine
+calls these from worker threads and from threads inside container namespaces.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from ipaddress import IPv4Address, IPv4Interface
+from typing import Any
+
+from ketch.errors import HostError
+from ketch.network import netns
+
+ALIAS_PREFIX = "ketch:"  # marks the interfaces a ketchd made, for the sweep after a crash
+
+
+@contextmanager
+def _netlink() -> Iterator[Any]:
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    ipr = IPRoute()
+    try:
+        yield ipr
+    except NetlinkError as e:
+        raise HostError(f"netlink: {e.args[1] if len(e.args) > 1 else e}") from None
+    finally:
+        ipr.close()
+
+
+def _index(ipr: Any, name: str) -> int | None:
+    found = ipr.link_lookup(ifname=name)
+    return int(found[0]) if found else None
+
+
+def _sysctl(path: str, value: str) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+    except OSError:
+        pass  # a read-only /proc/sys (a nested container): what it gates may not work
+
+
+def ensure_bridge(name: str, gateway: IPv4Interface | None, mtu: int, owner: str) -> None:
+    """The bridge `name`, up, holding the gateway address (none for an internal network
+    without a gateway). Made if missing; an existing one is adopted."""
+    with _netlink() as ipr:
+        index = _index(ipr, name)
+        if index is None:
+            ipr.link("add", ifname=name, kind="bridge", mtu=mtu)
+            index = _index(ipr, name)
+            ipr.link("set", index=index, ifalias=ALIAS_PREFIX + owner)
+        if gateway is not None:
+            have = {(a.get_attr("IFA_ADDRESS"), a["prefixlen"])
+                    for a in ipr.get_addr(index=index, family=2)}
+            if (str(gateway.ip), gateway.network.prefixlen) not in have:
+                ipr.addr("add", index=index, address=str(gateway.ip),
+                         prefixlen=gateway.network.prefixlen,
+                         broadcast=str(gateway.network.broadcast_address))
+        ipr.link("set", index=index, state="up")
+    # published ports on 127.0.0.1 are NATed to the containers: the kernel must route
+    # loopback sources out of, and replies back into, this bridge (Docker does the same)
+    _sysctl(f"/proc/sys/net/ipv4/conf/{name}/route_localnet", "1")
+
+
+def delete(name: str) -> None:
+    with _netlink() as ipr:
+        index = _index(ipr, name)
+        if index is not None:
+            ipr.link("del", index=index)
+
+
+def attach(sandbox: str, bridge: str, host_name: str, ifname: str, address: IPv4Interface,
+           gateway: IPv4Address | None, mac: str, mtu: int, owner: str) -> None:
+    """A veth pair from `bridge` into the namespace at `sandbox`, configured there as
+    `ifname` with its address, MAC and (when `gateway`) the default route."""
+    peer = "kt" + host_name[4:]  # a temporary name, unique on the host side
+    fd = os.open(sandbox, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with _netlink() as ipr:
+            master = _index(ipr, bridge)
+            if master is None:
+                raise HostError(f"the bridge {bridge} of this network is missing")
+            ipr.link("add", ifname=host_name, kind="veth", mtu=mtu,
+                     peer={"ifname": peer, "net_ns_fd": fd, "mtu": mtu})
+            try:
+                index = _index(ipr, host_name)
+                ipr.link("set", index=index, master=master, state="up",
+                         ifalias=ALIAS_PREFIX + owner)
+            except BaseException:
+                ipr.link("del", index=_index(ipr, host_name))
+                raise
+    finally:
+        os.close(fd)
+
+    def inside() -> None:
+        with _netlink() as ipr:
+            index = _index(ipr, peer)
+            ipr.link("set", index=index, ifname=ifname, address=mac)
+            ipr.addr("add", index=index, address=str(address.ip),
+                     prefixlen=address.network.prefixlen,
+                     broadcast=str(address.network.broadcast_address))
+            ipr.link("set", index=index, state="up")
+            lo = _index(ipr, "lo")
+            ipr.link("set", index=lo, state="up")
+            if gateway is not None:
+                ipr.route("replace", dst="0.0.0.0/0", gateway=str(gateway))
+
+    try:
+        netns.run_in(sandbox, inside)
+    except BaseException:
+        detach(host_name)
+        raise
+
+
+def loopback_up(sandbox: str) -> None:
+    def inside() -> None:
+        with _netlink() as ipr:
+            ipr.link("set", index=_index(ipr, "lo"), state="up")
+
+    netns.run_in(sandbox, inside)
+
+
+def detach(host_name: str) -> None:
+    """Remove one end of a veth pair (the kernel removes the other)."""
+    delete(host_name)
+
+
+def detach_inside(sandbox: str, ifname: str) -> None:
+    def inside() -> None:
+        with _netlink() as ipr:
+            index = _index(ipr, ifname)
+            if index is not None:
+                ipr.link("del", index=index)
+
+    netns.run_in(sandbox, inside)
+
+
+def owned(owner: str) -> dict[str, str]:
+    """Host interfaces this owner made: name -> kind ('bridge' or 'veth')."""
+    found: dict[str, str] = {}
+    with _netlink() as ipr:
+        for link in ipr.get_links():
+            if link.get_attr("IFLA_IFALIAS") == ALIAS_PREFIX + owner:
+                info = link.get_attr("IFLA_LINKINFO")
+                kind = info.get_attr("IFLA_INFO_KIND") if info is not None else ""
+                found[link.get_attr("IFLA_IFNAME")] = kind or ""
+    return found
+
+
+def mark(name: str, owner: str) -> None:
+    with _netlink() as ipr:
+        index = _index(ipr, name)
+        if index is not None:
+            ipr.link("set", index=index, ifalias=ALIAS_PREFIX + owner)

@@ -1,0 +1,351 @@
+"""A container's /etc/hosts and /etc/resolv.conf, byte for byte as Docker 28 writes them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ketch.errors import InvalidParameter
+from ketch.network import etcfiles
+from ketch.network.etcfiles import hosts, link_names, parse_extra_host, resolv_conf
+
+DEFAULT_HOSTS = (
+    "127.0.0.1\tlocalhost\n"
+    "::1\tlocalhost ip6-localhost ip6-loopback\n"
+    "fe00::\tip6-localnet\n"
+    "ff00::\tip6-mcastprefix\n"
+    "ff02::1\tip6-allnodes\n"
+    "ff02::2\tip6-allrouters\n"
+)
+
+# -- /etc/hosts ------------------------------------------------------------------
+
+
+def test_hosts_for_a_plain_container() -> None:
+    text = hosts("3f4e5d6c7b8a", "", ["172.17.0.2"], [], [])
+    assert text == DEFAULT_HOSTS + "172.17.0.2\t3f4e5d6c7b8a\n"
+
+
+def test_hosts_without_network_has_no_line_of_its_own() -> None:
+    assert hosts("3f4e5d6c7b8a", "", [], [], []) == DEFAULT_HOSTS
+
+
+def test_hosts_with_domainname_or_fqdn_hostname() -> None:
+    expected = DEFAULT_HOSTS + "172.18.0.5\tweb.example.com web\n"
+    assert hosts("web", "example.com", ["172.18.0.5"], [], []) == expected
+    assert hosts("web.example.com", "", ["172.18.0.5"], [], []) == expected
+
+
+def test_hosts_order_extra_hosts_then_links_then_own_addresses() -> None:
+    text = hosts(
+        "app",
+        "",
+        ["172.17.0.4", "172.19.0.2"],
+        [("db.local", "10.0.0.7"), ("v6", "2001:0db8:0:0::0001"), ("gw", "172.17.0.1")],
+        [("172.17.0.3", link_names("db", "a1b2c3d4e5f6", "postgres"))],
+    )
+    assert text == DEFAULT_HOSTS + (
+        "10.0.0.7\tdb.local\n"
+        "2001:db8::1\tv6\n"  # written the way Go's netip prints it
+        "172.17.0.1\tgw\n"
+        "172.17.0.3\tdb a1b2c3d4e5f6 postgres\n"
+        "172.17.0.4\tapp\n"
+        "172.19.0.2\tapp\n"
+    )
+
+
+def test_hosts_without_ipv6_drops_every_ipv6_line() -> None:
+    text = hosts("app", "", ["172.17.0.4"], [("v6", "::1"), ("v4", "10.0.0.1")], [], ipv6=False)
+    assert text == "127.0.0.1\tlocalhost\n10.0.0.1\tv4\n172.17.0.4\tapp\n"
+
+
+def test_link_names_skip_the_name_when_it_is_the_alias() -> None:
+    assert link_names("db", "a1b2c3d4e5f6", "db") == ["db", "a1b2c3d4e5f6"]
+    assert link_names("cache", "f00", "redis") == ["cache", "f00", "redis"]
+
+
+def test_hosts_rejects_an_unresolved_address() -> None:
+    with pytest.raises(InvalidParameter) as caught:
+        hosts("app", "", [], [("gw", "host-gateway")], [])
+    assert str(caught.value) == "could not parse extra host IP host-gateway"
+
+
+# -- --add-host --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("db:10.0.0.7", ("db", "10.0.0.7")),
+        ("db=10.0.0.7", ("db", "10.0.0.7")),
+        ("v6:::1", ("v6", "::1")),
+        ("v6=::1", ("v6", "::1")),
+        ("v6:[2001:db8::1]", ("v6", "2001:db8::1")),
+        ("v4:[10.0.0.1]", ("v4", "10.0.0.1")),
+        ("host.docker.internal:host-gateway", ("host.docker.internal", "host-gateway")),
+        ("db: 10.0.0.7 ", ("db", "10.0.0.7")),
+    ],
+)
+def test_parse_extra_host(spec: str, expected: tuple[str, str]) -> None:
+    assert parse_extra_host(spec) == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("db", 'bad format for add-host: "db"'),
+        (":10.0.0.1", 'bad format for add-host: ":10.0.0.1"'),
+        ("=10.0.0.1", 'bad format for add-host: "=10.0.0.1"'),
+        ("a:b=10.0.0.1", 'bad format for add-host: "a:b=10.0.0.1"'),
+        ("db:", 'invalid IP address in add-host: ""'),
+        ("db:10.0.0.256", 'invalid IP address in add-host: "10.0.0.256"'),
+        ("db:example.com", 'invalid IP address in add-host: "example.com"'),
+        ("db=[::1", 'invalid IP address in add-host: "[::1"'),
+        ("db:[]", 'invalid IP address in add-host: "[]"'),
+        ("db:fe80::1%eth0", 'invalid IP address in add-host: "fe80::1%eth0"'),
+        ("odd=name:1.2.3.4", 'invalid IP address in add-host: "name:1.2.3.4"'),
+    ],
+)
+def test_parse_extra_host_rejects(spec: str, message: str) -> None:
+    with pytest.raises(InvalidParameter) as caught:
+        parse_extra_host(spec)
+    assert str(caught.value) == message
+
+
+# -- /etc/resolv.conf on the default bridge (no embedded DNS) -------------------------
+
+HOST = (
+    "# managed by someone\nnameserver 192.168.1.1\nnameserver 10.0.0.53\nsearch lan corp.example\n"
+)
+
+
+def legacy(
+    host_text: str,
+    *,
+    dns: tuple[str, ...] = (),
+    search: tuple[str, ...] = (),
+    options: tuple[str, ...] = (),
+    ipv6: bool = False,
+    source_path: str = "/etc/resolv.conf",
+) -> str:
+    text, upstreams = resolv_conf(
+        host_text,
+        internal_dns=False,
+        dns=list(dns),
+        search=list(search),
+        options=list(options),
+        ipv6=ipv6,
+        source_path=source_path,
+    )
+    assert upstreams == []
+    return text
+
+
+def test_default_bridge_copies_the_hosts_servers() -> None:
+    assert legacy(HOST) == (
+        "# Generated by ketch.\n"
+        "\n"
+        "nameserver 192.168.1.1\n"
+        "nameserver 10.0.0.53\n"
+        "search lan corp.example\n"
+        "\n"
+        "# Based on host file: '/etc/resolv.conf' (legacy)\n"
+        "# Overrides: []\n"
+    )
+
+
+def test_default_bridge_drops_loopback_and_falls_back_to_google() -> None:
+    assert legacy("nameserver 127.0.0.53\nnameserver ::1\noptions edns0 trust-ad\n") == (
+        "# Generated by ketch.\n"
+        "\n"
+        "nameserver 8.8.8.8\n"
+        "nameserver 8.8.4.4\n"
+        "options edns0 trust-ad\n"
+        "\n"
+        "# Based on host file: '/etc/resolv.conf' (legacy)\n"
+        "# Used default nameservers.\n"
+        "# Overrides: []\n"
+    )
+
+
+def test_default_bridge_ipv6_nameservers_only_with_ipv6() -> None:
+    host = "nameserver 127.0.0.1\nnameserver 2001:db8::53\n"
+    assert "nameserver 2001:db8::53\n" in legacy(host, ipv6=True)
+    without = legacy(host)
+    assert "2001:db8::53" not in without
+    assert "nameserver 8.8.8.8\nnameserver 8.8.4.4\n\n" in without
+    with_defaults = legacy("", ipv6=True)
+    assert "nameserver 2001:4860:4860::8888\nnameserver 2001:4860:4860::8844\n" in with_defaults
+
+
+def test_default_bridge_overrides() -> None:
+    text = legacy(
+        HOST + "options ndots:2\n",
+        dns=("127.0.0.1", "1.1.1.1"),  # taken as given, loopback or not
+        search=("example.org",),
+        options=("ndots:3", "timeout:1"),
+    )
+    assert text == (
+        "# Generated by ketch.\n"
+        "\n"
+        "nameserver 127.0.0.1\n"
+        "nameserver 1.1.1.1\n"
+        "search example.org\n"
+        "options ndots:3 timeout:1\n"
+        "\n"
+        "# Based on host file: '/etc/resolv.conf' (legacy)\n"
+        "# Overrides: [nameservers search options]\n"
+        "# Option ndots from: override\n"
+    )
+
+
+def test_dns_search_dot_means_no_search_domains() -> None:
+    text = legacy(HOST, search=(".",))
+    assert "search" not in text.split("\n\n")[1]
+    assert "# Overrides: [search]\n" in text
+
+
+def test_host_file_oddities_are_kept_or_reported() -> None:
+    host = (
+        "; a comment\n"
+        "   # indented comment\n"
+        "domain old.example\n"
+        "search first.example\n"
+        "nameserver not-an-address\n"
+        "nameserver 10.1.1.1\n"
+        "options rotate\n"
+        "options ndots:1\n"
+        "sortlist 130.155.160.0/255.255.240.0\n"
+    )
+    assert legacy(host, source_path="/run/systemd/resolve/resolv.conf") == (
+        "# Generated by ketch.\n"
+        "\n"
+        "nameserver 10.1.1.1\n"
+        "search first.example\n"
+        "options rotate ndots:1\n"
+        "sortlist 130.155.160.0/255.255.240.0\n"
+        "\n"
+        "# Based on host file: '/run/systemd/resolve/resolv.conf' (legacy)\n"
+        "# Invalid nameservers: [not-an-address]\n"
+        "# Overrides: []\n"
+        "# Option ndots from: host\n"
+    )
+
+
+def test_bad_dns_override_is_rejected() -> None:
+    with pytest.raises(InvalidParameter) as caught:
+        legacy(HOST, dns=("dns.google",))
+    assert str(caught.value) == "bad nameserver address dns.google"
+
+
+# -- /etc/resolv.conf on user-defined networks (embedded DNS) ---------------------------
+
+
+def test_user_network_points_at_the_embedded_server() -> None:
+    text, upstreams = resolv_conf(HOST, internal_dns=True, dns=[], search=[], options=[])
+    assert text == (
+        "# Generated by ketch.\n"
+        "\n"
+        "nameserver 127.0.0.11\n"
+        "search lan corp.example\n"
+        "options ndots:0\n"
+        "\n"
+        "# Based on host file: '/etc/resolv.conf' (internal resolver)\n"
+        "# ExtServers: [host(192.168.1.1) host(10.0.0.53)]\n"
+        "# Overrides: []\n"
+        "# Option ndots from: internal\n"
+    )
+    assert upstreams == ["192.168.1.1", "10.0.0.53"]
+
+
+def test_user_network_keeps_loopback_host_servers_as_upstreams() -> None:
+    text, upstreams = resolv_conf(
+        "nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch home\n",
+        internal_dns=True,
+        dns=[],
+        search=[],
+        options=[],
+    )
+    assert upstreams == ["127.0.0.53"]
+    assert "nameserver 127.0.0.11\nsearch home\noptions edns0 trust-ad ndots:0\n" in text
+    assert "# ExtServers: [host(127.0.0.53)]\n" in text
+
+
+def test_user_network_overrides() -> None:
+    text, upstreams = resolv_conf(
+        HOST,
+        internal_dns=True,
+        dns=["1.1.1.1", "127.0.0.11"],
+        search=["svc.example"],
+        options=["ndots:2", "attempts:3"],
+    )
+    assert text == (
+        "# Generated by ketch.\n"
+        "\n"
+        "nameserver 127.0.0.11\n"
+        "search svc.example\n"
+        "options ndots:2 attempts:3\n"
+        "\n"
+        "# Based on host file: '/etc/resolv.conf' (internal resolver)\n"
+        "# ExtServers: [1.1.1.1 127.0.0.11]\n"
+        "# Overrides: [nameservers search options]\n"
+        "# Option ndots from: override\n"
+    )
+    # The embedded server never forwards to itself.
+    assert upstreams == ["1.1.1.1"]
+
+
+def test_user_network_replaces_invalid_ndots_but_keeps_a_valid_one() -> None:
+    text, _ = resolv_conf(
+        "nameserver 10.0.0.1\noptions ndots:-1 ndots:x ndots rotate\n",
+        internal_dns=True,
+        dns=[],
+        search=[],
+        options=[],
+    )
+    assert "options rotate ndots:0\n" in text
+    assert "# Option ndots from: internal\n" in text
+    text, _ = resolv_conf(
+        "nameserver 10.0.0.1\noptions ndots:5\n", internal_dns=True, dns=[], search=[], options=[]
+    )
+    assert "options ndots:5\n" in text
+    assert "# Option ndots from: host\n" in text
+
+
+def test_user_network_without_any_nameserver_has_no_upstream() -> None:
+    text, upstreams = resolv_conf("", internal_dns=True, dns=[], search=[], options=[])
+    assert upstreams == []
+    assert text == (
+        "# Generated by ketch.\n"
+        "\n"
+        "nameserver 127.0.0.11\n"
+        "options ndots:0\n"
+        "\n"
+        "# Based on host file: '/etc/resolv.conf' (internal resolver)\n"
+        "# Overrides: []\n"
+        "# Option ndots from: internal\n"
+    )
+
+
+# -- the host's file ---------------------------------------------------------------------
+
+
+def test_host_resolv_conf_prefers_systemd_resolved_upstreams(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    main, systemd = tmp_path / "resolv.conf", tmp_path / "systemd-resolv.conf"
+    monkeypatch.setattr(etcfiles, "RESOLV_CONF", str(main))
+    monkeypatch.setattr(etcfiles, "SYSTEMD_RESOLV_CONF", str(systemd))
+    systemd.write_text("nameserver 192.168.1.1\n")
+
+    main.write_text("# stub\nnameserver 127.0.0.53\noptions edns0 trust-ad\nsearch .\n")
+    assert etcfiles.host_resolv_conf_path() == str(systemd)
+    assert etcfiles.host_resolv_conf() == "nameserver 192.168.1.1\n"
+
+    main.write_text("nameserver 127.0.0.53\nnameserver 10.0.0.1\n")
+    assert etcfiles.host_resolv_conf_path() == str(main)
+    assert etcfiles.host_resolv_conf() == "nameserver 127.0.0.53\nnameserver 10.0.0.1\n"
+
+    main.unlink()
+    assert etcfiles.host_resolv_conf() == ""
