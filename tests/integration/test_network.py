@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from ketch.network import proxy
 from ketch.network.ipam import host_routes
 from support.daemon import BUSYBOX_TAR, Ketchd, api, docker, ok, running_ketchd
 
@@ -71,7 +72,8 @@ def tcp_get(host: str, port: int, netns: str | None = None, timeout: float = 5) 
 
 def udp_echo(host: str, port: int, netns: str | None = None) -> str:
     code = ("import socket,sys,time\n"
-            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(0.5)\n"
+            "family = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET\n"
+            "s = socket.socket(family, socket.SOCK_DGRAM); s.settimeout(0.5)\n"
             "deadline = time.monotonic() + 10\n"
             "while True:\n"
             "    s.sendto(b'ping', (sys.argv[1], int(sys.argv[2])))\n"
@@ -169,6 +171,9 @@ def test_published_tcp_and_udp_from_loopback_and_outside(ketchd: Ketchd, debian:
         assert tcp_get(host_ip, tcp, netns=ns) == "published\n"
         assert udp_echo("127.0.0.1", udp) == "echo:ping"
         assert udp_echo(host_ip, udp, netns=ns) == "echo:ping"
+        if proxy.ipv6_available():  # [::] too, through the userland proxy
+            assert tcp_get("::1", tcp) == "published\n"
+            assert udp_echo("::1", udp) == "echo:ping"
     finally:
         docker(ketchd, "rm", "-f", "pubweb", "pub")
 
@@ -347,6 +352,8 @@ def test_nothing_left_after_removal_and_after_kill9(ketchd: Ketchd) -> None:
     veths, rules = _leftovers(ketchd, 1)
     assert len(veths) == 2 and f"tcp dport {port} dnat to" in rules  # kept's are rebuilt
     assert tcp_get("127.0.0.1", port) != ""  # still served after the restart
+    if proxy.ipv6_available():  # and the userland proxy for [::] is back
+        assert tcp_get("::1", port) != ""
     ok(docker(ketchd, "rm", "-f", "kept", "ended"))
     ok(docker(ketchd, "network", "rm", "tmpnet"))
     assert _leftovers(ketchd) == ([], "")

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from ketch.network import proxy
 from support.daemon import Ketchd, ok, running_ketchd
 
 pytestmark = pytest.mark.integration
 
 DOCROOT = "/usr/share/nginx/html"  # the tutorial's nginx path; busybox httpd stands in
+IPV6 = proxy.ipv6_available()
 
 
 @pytest.fixture(scope="module")
@@ -64,18 +66,24 @@ def test_example2_web_server_with_a_host_folder(ketchd: Ketchd, tmp_path: Path,
         assert fetch(f"http://127.0.0.1:{port}/") == "<h1>Hello from my host folder</h1>\n"
         (site / "index.html").write_text("<h1>Edited on the host</h1>\n")
         assert fetch(f"http://127.0.0.1:{port}/") == "<h1>Edited on the host</h1>\n"
+        if IPV6:  # as Docker, on every address: [::] through the userland proxy
+            assert fetch(f"http://[::1]:{port}/") == "<h1>Edited on the host</h1>\n"
+            assert fetch(f"http://localhost:{port}/") == "<h1>Edited on the host</h1>\n"
 
         ports = json.loads(ok(cli("inspect", "-f", "{{json .NetworkSettings.Ports}}", name)))
-        assert ports == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(port)}]}
+        assert ports == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(port)}]
+                         + ([{"HostIp": "::", "HostPort": str(port)}] if IPV6 else [])}
         bindings = json.loads(ok(cli("inspect", "-f", "{{json .HostConfig.PortBindings}}",
                                      name)))
         assert bindings == {"80/tcp": [{"HostIp": "", "HostPort": str(port)}]}
         mounts = json.loads(ok(cli("inspect", "-f", "{{json .Mounts}}", name)))
         assert mounts == [{"Type": "bind", "Source": str(site), "Destination": DOCROOT,
                            "Mode": "ro", "RW": False, "Propagation": "rprivate"}]
-        assert ok(cli("port", name)) == f"80/tcp -> 0.0.0.0:{port}\n"
+        assert ok(cli("port", name)) == f"80/tcp -> 0.0.0.0:{port}\n" + (
+            f"80/tcp -> [::]:{port}\n" if IPV6 else "")
         assert f"0.0.0.0:{port}->80/tcp" in ok(cli("ps", "--filter", f"name={name}"))
     finally:
         ok(cli("rm", "-f", name))
-    with pytest.raises(OSError):  # the port is let go with the container
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+    for host in ("127.0.0.1", "[::1]") if IPV6 else ("127.0.0.1",):
+        with pytest.raises(OSError):  # the port is let go with the container
+            urllib.request.urlopen(f"http://{host}:{port}/", timeout=2)

@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import os
 import secrets
+import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ketch.engine.containerdns import ContainerNames
 from ketch.engine.containers import Container
 from ketch.errors import Conflict, Forbidden, InvalidParameter, KetchError, NotFound
-from ketch.network import firewall, ipam, links, netns, ports
+from ketch.network import firewall, ipam, links, netns, ports, proxy
 from ketch.network.store import Network, NetworkStore
 from ketch.runtime.state import write_atomic
 
@@ -91,6 +92,8 @@ class Networking:
         self.reservations: dict[str, list[ports.Reservation]] = {}
         self.published: dict[str, list[firewall.Published]] = {}
         self.resolvers: dict[str, Resolver] = {}
+        self.proxies: dict[str, list[proxy.Proxy]] = {}
+        self.ipv6 = proxy.ipv6_available()
         self.names = ContainerNames(self.store, running)
         self.loop: asyncio.AbstractEventLoop  # set by the engine: the DNS servers run there
         self.lock = threading.RLock()  # the engine calls in from worker threads
@@ -359,13 +362,41 @@ class Networking:
                     address, b.port, net.bridge))
                 entry = {"HostIp": b.host_ip or "0.0.0.0", "HostPort": str(r.port)}
                 table[b.key] = [*(table.get(b.key) or []), entry]
+                if not b.host_ip and self._proxy_ipv6(c, b.proto, r.port, address, b.port):
+                    table[b.key].append({"HostIp": "::", "HostPort": str(r.port)})
         except BaseException:
             for r in held:
                 r.release()
+            self._close_proxies(c)
             raise
         self.reservations[c.id] = held
         self.published[c.id] = rules
         c.record["NetworkSettings"]["Ports"] = table
+
+    def _proxy_ipv6(self, c: Container, proto: str, host_port: int, address: IPv4Address,
+                    port: int) -> bool:
+        """[::]:host_port too, as Docker publishes a port on every address: through the
+        userland proxy, the kernel cannot NAT IPv6 to the container's IPv4. Skipped when
+        the host has no IPv6 or the port is taken there."""
+        if proto not in ("tcp", "udp") or not self.ipv6:
+            return False
+        try:
+            held = ports.reserve(ports.Binding(port, proto, "", (host_port, host_port)),
+                                 str(address), socket.AF_INET6)
+        except KetchError:
+            return False
+        p = proxy.Proxy(held.sock, proto, (str(address), port))
+        try:
+            asyncio.run_coroutine_threadsafe(p.start(), self.loop).result(10)
+        except (OSError, TimeoutError):
+            held.release()
+            return False
+        self.proxies.setdefault(c.id, []).append(p)
+        return True
+
+    def _close_proxies(self, c: Container) -> None:
+        for p in self.proxies.pop(c.id, []):
+            self.loop.call_soon_threadsafe(p.close)
 
     def teardown(self, c: Container) -> None:
         """After the exit (or a failed start): everything setup made, gone."""
@@ -374,6 +405,7 @@ class Networking:
             self.loop.call_soon_threadsafe(resolver.close)
         for r in self.reservations.pop(c.id, []):
             r.release()
+        self._close_proxies(c)
         had_rules = self.published.pop(c.id, None) is not None
         ns = c.record["NetworkSettings"]
         for name, ep in ns["Networks"].items():
@@ -532,8 +564,11 @@ class Networking:
         for key, entries in (c.record["NetworkSettings"].get("Ports") or {}).items():
             port, proto = ports.parse_port_key(key)
             for entry in entries or []:
-                host_ip = "" if entry["HostIp"] == "0.0.0.0" else entry["HostIp"]
                 number = int(entry["HostPort"])
+                if entry["HostIp"] == "::":
+                    self._proxy_ipv6(c, proto, number, address, port)
+                    continue
+                host_ip = "" if entry["HostIp"] == "0.0.0.0" else entry["HostIp"]
                 try:
                     held.append(ports.reserve(ports.Binding(port, proto, host_ip,
                                                             (number, number)), str(address)))

@@ -110,18 +110,22 @@ class Reservation:
         self.sock.close()
 
 
-def reserve(binding: Binding, address: str) -> Reservation:
+def reserve(binding: Binding, address: str, family: int = socket.AF_INET) -> Reservation:
     """Bind the host side of `binding` (the first free port of its range, or any);
-    `address` is the container's, for the error message Docker gives."""
+    `address` is the container's, for the error message Docker gives. AF_INET6 binds
+    [::] alone (IPV6_V6ONLY): the IPv4 side is a socket of its own."""
     kind = socket.SOCK_DGRAM if binding.proto == "udp" else socket.SOCK_STREAM
     proto = socket.IPPROTO_SCTP if binding.proto == "sctp" else 0
-    host_ip = binding.host_ip or "0.0.0.0"
+    host_ip = binding.host_ip or ("::" if family == socket.AF_INET6 else "0.0.0.0")
     candidates = (range(binding.host_ports[0], binding.host_ports[1] + 1)
                   if binding.host_ports else range(0, 1))
     last_error: OSError | None = None
     for port in candidates:
-        sock = socket.socket(socket.AF_INET, kind, proto)
+        sock = socket.socket(family, kind, proto)
         try:
+            if family == socket.AF_INET6:  # the proxy listens on it: as any server does,
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)  # it may bind
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # over TIME_WAITs
             sock.bind((host_ip, port))
         except OSError as e:
             sock.close()
