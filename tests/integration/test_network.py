@@ -277,15 +277,26 @@ def test_hosts_and_dns_flags(ketchd: Ketchd) -> None:
 
 
 def test_link_on_the_default_bridge(ketchd: Ketchd) -> None:
-    ok(docker(ketchd, "run", "-d", "--name", "linked", "busybox", "sleep", "100"))
+    ok(docker(ketchd, "run", "-d", "--name", "linked", "--expose", "80", "-e", "FOO=bar",
+              "busybox", "sleep", "100"))
     try:
         address = inspect(ketchd, "linked")["NetworkSettings"]["IPAddress"]
-        hosts = ok(docker(ketchd, "run", "--rm", "--link", "linked:alias", "busybox", "cat",
-                          "/etc/hosts"))
+        hosts = ok(docker(ketchd, "run", "--rm", "--link", "linked:my-alias", "busybox",
+                          "cat", "/etc/hosts"))
         line = next(li for li in hosts.splitlines() if li.startswith(f"{address}\t"))
-        assert "alias" in line.split() and "linked" in line.split()
+        assert "my-alias" in line.split() and "linked" in line.split()
+        env = ok(docker(ketchd, "run", "--rm", "--name", "linker", "--link",
+                        "linked:my-alias", "busybox", "env")).splitlines()
+        assert {f"MY_ALIAS_PORT=tcp://{address}:80", f"MY_ALIAS_PORT_80_TCP=tcp://{address}:80",
+                f"MY_ALIAS_PORT_80_TCP_ADDR={address}", "MY_ALIAS_PORT_80_TCP_PORT=80",
+                "MY_ALIAS_PORT_80_TCP_PROTO=tcp", "MY_ALIAS_NAME=/linker/my-alias",
+                "MY_ALIAS_ENV_FOO=bar"} <= set(env)
+        assert not any(v.startswith("MY_ALIAS_ENV_PATH=") for v in env)
     finally:
         docker(ketchd, "rm", "-f", "linked")
+    proc = docker(ketchd, "run", "--rm", "--link", "linked:x", "busybox", "true")
+    assert proc.returncode == 125 and "Cannot link to a non running container" in proc.stderr
+    assert ok(docker(ketchd, "ps", "-aq")) == ""
 
 
 def test_connect_and_disconnect_live(ketchd: Ketchd) -> None:

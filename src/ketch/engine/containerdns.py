@@ -11,6 +11,7 @@ from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Any
 
 from ketch.engine.containers import Container
+from ketch.errors import Conflict
 from ketch.network import etcfiles, netns
 from ketch.network.store import Network, NetworkStore
 from ketch.runtime.state import write_atomic
@@ -65,6 +66,38 @@ class ContainerNames:
                     if address:
                         out.append((address, [alias, other.id[:12], other.name]))
         return out
+
+    def link_env(self, c: Container) -> list[str]:
+        """Docker's legacy link variables (moby's links.ToEnv): for `--link db:alias`,
+        ALIAS_NAME, ALIAS_PORT and ALIAS_PORT_<port>_<PROTO>[_ADDR|_PORT|_PROTO] for each
+        exposed port, and ALIAS_ENV_<var> for the linked container's environment."""
+        env: list[str] = []
+        for link in c.host_config.get("Links") or []:
+            target, alias = _parse_link(link)
+            other = next((o for o in self.running() if target in (o.name, o.id)), None)
+            if other is None:
+                raise Conflict(f"Cannot link to a non running container: /{target} AS "
+                               f"/{c.name}/{alias}")
+            address = other.record["NetworkSettings"].get("IPAddress")
+            if not address:  # not on the default bridge: the link is a DNS alias only
+                continue
+            prefix = alias.upper().replace("-", "_")
+            exposed = sorted((int(port), proto) for port, _, proto in
+                             (key.partition("/") for key in other.config.get("ExposedPorts")
+                              or {}))
+            if exposed:
+                port, proto = exposed[0]
+                env.append(f"{prefix}_PORT={proto}://{address}:{port}")
+            for port, proto in exposed:
+                key = f"{prefix}_PORT_{port}_{proto.upper()}"
+                env += [f"{key}={proto}://{address}:{port}", f"{key}_ADDR={address}",
+                        f"{key}_PORT={port}", f"{key}_PROTO={proto}"]
+            env.append(f"{prefix}_NAME=/{c.name}/{alias}")
+            for item in other.config.get("Env") or []:
+                name, sep, value = item.partition("=")
+                if sep and name not in ("HOME", "HOSTNAME", "PATH"):
+                    env.append(f"{prefix}_ENV_{name}={value}")
+        return env
 
     # -- the embedded DNS server's view ---------------------------------------------------
 

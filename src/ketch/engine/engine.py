@@ -478,7 +478,8 @@ class Engine:
             await self._after_failed_start(c)
             raise
         try:
-            spec = build_spec(c.record, image_config, rootfs, c.dir, sandbox)
+            spec = build_spec(c.record, image_config, rootfs, c.dir, sandbox,
+                              self.net.names.link_env(c))
         except KetchError as e:
             await self._net(self.net.teardown, c)
             self._start_failed(c, str(e), 126)

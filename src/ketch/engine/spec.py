@@ -82,9 +82,12 @@ def command_line(config: dict[str, Any], image_config: dict[str, Any]) -> list[s
     return args
 
 
-def merged_env(config: dict[str, Any], image_config: dict[str, Any], hostname: str) -> list[str]:
+def merged_env(config: dict[str, Any], image_config: dict[str, Any], hostname: str,
+               links: list[str] | None = None) -> list[str]:
+    """PATH, then --link's variables, the image's and the container's (each overriding
+    what came before), HOSTNAME and TERM, as Docker builds a container's environment."""
     env: dict[str, str] = {"PATH": DEFAULT_PATH}
-    for item in (image_config.get("Env") or []) + (config.get("Env") or []):
+    for item in (links or []) + (image_config.get("Env") or []) + (config.get("Env") or []):
         key, sep, value = item.partition("=")
         if sep:
             env[key] = value
@@ -164,7 +167,8 @@ def read_db(rootfs: str, path: str, fields: int) -> list[list[str]]:
 
 
 def build_spec(record: dict[str, Any], image_config: dict[str, Any], rootfs: str,
-               container_dir: str, sandbox: str | None = None) -> dict[str, Any]:
+               container_dir: str, sandbox: str | None = None,
+               links: list[str] | None = None) -> dict[str, Any]:
     """The OCI spec; `sandbox` is the network namespace made for the container (None:
     the host's, for --network host)."""
     config = record["Config"]
@@ -193,7 +197,7 @@ def build_spec(record: dict[str, Any], image_config: dict[str, Any], rootfs: str
             "terminal": bool(config.get("Tty")),
             "user": resolve_user(config.get("User") or image_cfg.get("User") or "", rootfs),
             "args": command_line(config, image_cfg),
-            "env": merged_env(config, image_cfg, hostname),
+            "env": merged_env(config, image_cfg, hostname, links),
             "cwd": config.get("WorkingDir") or image_cfg.get("WorkingDir") or "/",
             "capabilities": {k: capabilities(DEFAULT_CAPS, host)
                              for k in ("bounding", "effective", "permitted")},
