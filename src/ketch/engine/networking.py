@@ -85,8 +85,8 @@ class Networking:
         self.store = NetworkStore(data_root)
         self.sandboxes = os.path.join(exec_root, "netns")
         self.running = running
-        self.owner = bridge  # marks our interfaces; names the nftables table
-        self.table = "ketch" if bridge == "ketch0" else f"ketch-{bridge}"
+        self.owner = bridge  # marks our interfaces; names the nftables table (see start)
+        self.table = ""
         self.mtu = 1500  # Docker's default (com.docker.network.driver.mtu sets another)
         self.pools: dict[str, ipam.Pool] = {}
         self.reservations: dict[str, list[ports.Reservation]] = {}
@@ -116,6 +116,10 @@ class Networking:
         """At ketchd's start, before containers are re-adopted: the predefined networks
         and every network's bridge."""
         self.store.ensure_predefined(self.owner, ipam.host_routes(), self.mtu)
+        # the data root's default bridge names what this daemon owns, whatever --bridge
+        # says on a later start: its interfaces and table are found again
+        self.owner = self.store.get("bridge").bridge
+        self.table = "ketch" if self.owner == "ketch0" else f"ketch-{self.owner}"
         for net in self.store.all():
             if net.is_bridge:
                 self._ensure_bridge(net)
