@@ -224,9 +224,9 @@ def test_containers_reach_what_the_host_reaches(ketchd: Ketchd,
          # (not HTTPServer: its bind looks its own name up, through a DNS out of reach)
          f"s.TCPServer(('{peer}', 8099), H).serve_forever()"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ok(docker(ketchd, "network", "create", "out"))
-    assert tcp_get(peer, 8099) == host_ip  # up (the host reaches it from its own side)
     try:
+        ok(docker(ketchd, "network", "create", "out"))
+        assert tcp_get(peer, 8099) == host_ip  # up (the host reaches it from its own side)
         for network in ("bridge", "out"):
             script = (f"for i in $(seq 50); do wget -qO- http://{peer}:8099/ && exit; "
                       "sleep 0.1; done; exit 1")
