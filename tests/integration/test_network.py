@@ -385,6 +385,16 @@ def test_bad_input(ketchd: Ketchd) -> None:
     assert inspect(ketchd, "clash")["State"]["Status"] == "created"  # type: ignore[index]
     assert _leftovers(ketchd) == ([], "")
     ok(docker(ketchd, "rm", "clash"))
+    # taken by another container: Docker's words
+    port = free_port()
+    ok(docker(ketchd, "run", "-d", "--name", "holder", "-p", f"{port}:80", "busybox",
+              "sleep", "100"))
+    try:
+        proc = docker(ketchd, "run", "--rm", "-p", f"{port}:81", "busybox", "true")
+        assert proc.returncode == 125
+        assert f"Bind for 0.0.0.0:{port} failed: port is already allocated" in proc.stderr
+    finally:
+        docker(ketchd, "rm", "-f", "holder")
     # an unknown network
     proc = docker(ketchd, "run", "--rm", "--network", "nope", "busybox", "true")
     assert proc.returncode == 125 and "network nope not found" in proc.stderr

@@ -355,6 +355,7 @@ class Networking:
         try:
             for b in wanted:
                 try:
+                    self._check_allocated(b)
                     r = ports.reserve(b, str(address))
                 except KetchError as e:
                     raise KetchError(f"driver failed programming external connectivity on "
@@ -376,6 +377,18 @@ class Networking:
         self.reservations[c.id] = held
         self.published[c.id] = rules
         c.record["NetworkSettings"]["Ports"] = table
+
+    def _check_allocated(self, b: ports.Binding) -> None:
+        """A fixed host port another container publishes: Docker's own words for it."""
+        if b.host_ports is None or b.host_ports[0] != b.host_ports[1]:
+            return
+        mine = IPv4Address(b.host_ip) if b.host_ip else None
+        for rules in self.published.values():
+            for r in rules:
+                if r.proto == b.proto and r.host_port == b.host_ports[0] and (
+                        mine is None or r.host_ip is None or r.host_ip == mine):
+                    raise KetchError(f"Bind for {b.host_ip or '0.0.0.0'}:{r.host_port} "
+                                     "failed: port is already allocated")
 
     def _proxy_ipv6(self, c: Container, proto: str, host_port: int, address: IPv4Address,
                     port: int) -> bool:
