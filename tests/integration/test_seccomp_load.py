@@ -237,7 +237,12 @@ def test_notify_sends_listener_fd_and_state_to_the_agent(tmp_path: Path) -> None
                 assert process_state["state"]["status"] == "creating"
 
                 buf = bytearray(_NOTIF.size)
-                fcntl.ioctl(notify_fd, _IOCTL_NOTIF_RECV, buf, True)
+                for _ in range(50):  # ENOENT: the call was interrupted (a signal) and is
+                    try:             # made again, with a new notification
+                        fcntl.ioctl(notify_fd, _IOCTL_NOTIF_RECV, buf, True)
+                        break
+                    except FileNotFoundError:
+                        continue
                 notif_id, pid, _, nr, _, _, *_ = _NOTIF.unpack(buf)
                 assert pid == proc.pid
                 assert nr == seccomp.resolve_syscall(seccomp.Arch.NATIVE, "mkdir")
