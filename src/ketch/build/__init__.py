@@ -1,0 +1,1 @@
+"""Dockerfile builds: the parser, the build context, the builder and its cache."""
