@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from support.daemon import BUSYBOX_TAR
 from support.dockerd import Dockerd, running_dockerd
 
 pytestmark = pytest.mark.integration
@@ -38,8 +37,7 @@ def outcome(proc: subprocess.CompletedProcess[str]) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockerd]:
     with running_dockerd(tmp_path_factory.mktemp("dockerd")) as daemon:
-        assert daemon("import", "-c", 'CMD ["sh"]', str(BUSYBOX_TAR),
-                      "busybox:latest").returncode == 0
+        daemon.import_busybox()
         yield daemon
 
 

@@ -46,8 +46,7 @@ def kd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ketchd]:
 @pytest.fixture(scope="module")
 def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockerd]:
     with running_dockerd(tmp_path_factory.mktemp("dockerd")) as daemon:
-        assert daemon("import", "-c", 'CMD ["sh"]', str(BUSYBOX_TAR),
-                      "busybox:latest").returncode == 0
+        daemon.import_busybox()
         yield daemon
 
 

@@ -67,6 +67,13 @@ class Dockerd:
             timeout=timeout, check=False, **kwargs)
         return proc
 
+    def import_busybox(self) -> None:
+        """busybox:latest from the base image tar, as ketch's tests have it."""
+        from support.daemon import BUSYBOX_TAR
+
+        proc = self("import", "-c", 'CMD ["sh"]', str(BUSYBOX_TAR), "busybox:latest")
+        assert proc.returncode == 0, proc.stderr
+
     def wait_ready(self, seconds: float = 30) -> bool:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:

@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "tag": "images:TAG",
     "rmi": "images:RMI",
     "history": "history:HISTORY",
+    "build": "build:BUILD",
     "image prune": "prune:IMAGE_PRUNE",  # reached as `ketch image prune` only
     "system df": "df:DF",  # reached as `ketch system df` only
     "volume create": "volume:CREATE",  # the volume verbs: `ketch volume ...` only
@@ -67,7 +68,7 @@ GROUPS: dict[str, dict[str, str]] = {
     "image": {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi",
               "import": "import", "tag": "tag", "inspect": "inspect",
               "history": "history", "prune": "image prune",
-              "save": "save", "load": "load"},
+              "save": "save", "load": "load", "build": "build"},
     "system": {"info": "info", "df": "system df"},
     "volume": {"create": "volume create", "ls": "volume ls", "list": "volume ls",
                "inspect": "volume inspect", "rm": "volume rm", "remove": "volume rm",

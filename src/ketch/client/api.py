@@ -6,15 +6,19 @@ errors are `APIError(status, message)`. Names follow the API paths, not docker-p
 
 from __future__ import annotations
 
+import io
+
 from ketch.client.errors import APIError
-from ketch.client.http import Response
+from ketch.client.http import Connection, Response
 from ketch.client.session import Session, version_tuple
 from ketch.util import jsonio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping, Sequence
     from typing import Any, BinaryIO
+
+    from _typeshed import ReadableBuffer
 
     from ketch.client.hijack import HijackedStream
     from ketch.client.session import QueryValue
@@ -26,6 +30,65 @@ def filters_json(filters: Mapping[str, list[str]] | None) -> str | None:
         return None
     return jsonio.dumps({key: {value: True for value in values}
                          for key, values in filters.items()})
+
+
+def go_query_escape(text: str) -> str:
+    """url.QueryEscape: unreserved bytes kept, space as "+", the rest %XX."""
+    safe = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~"
+    return "".join(chr(b) if b in safe else "+" if b == 0x20 else f"%{b:02X}"
+                   for b in text.encode())
+
+
+def go_json(value: object) -> str:
+    """encoding/json's Marshal: compact, map keys sorted, UTF-8 kept, <>& and the line
+    separators escaped."""
+    import json
+
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, escaped)
+    return text
+
+
+def build_query(*, tags: Sequence[str] = (), dockerfile: str = "", quiet: bool = False,
+                no_cache: bool = False, remove: bool = True, force_remove: bool = False,
+                pull: bool = False, network_mode: str = "", shm_size: int = 0,
+                target: str = "", build_args: Mapping[str, str | None] | None = None,
+                labels: Mapping[str, str] | None = None, cache_from: Sequence[str] = (),
+                extra_hosts: Sequence[str] = (), platform: str = "") -> str:
+    """The query string of POST /build as the docker CLI 28 encodes ImageBuildOptions
+    (imageBuildOptionsToQuery, then url.Values.Encode: keys sorted, values in order)."""
+    values: dict[str, list[str]] = {"t": list(tags), "extrahosts": list(extra_hosts)}
+    if quiet:
+        values["q"] = ["1"]
+    if no_cache:
+        values["nocache"] = ["1"]
+    if not remove:  # the daemon removes by default: only opting out is sent
+        values["rm"] = ["0"]
+    if force_remove:
+        values["forcerm"] = ["1"]
+    if pull:
+        values["pull"] = ["1"]
+    if network_mode and network_mode != "default":
+        values["networkmode"] = [network_mode]
+    if shm_size:
+        values["shmsize"] = [str(shm_size)]
+    if dockerfile:
+        values["dockerfile"] = [dockerfile]
+    if target:
+        values["target"] = [target]
+    if build_args:
+        values["buildargs"] = [go_json(dict(build_args))]
+    if labels:
+        values["labels"] = [go_json(dict(labels))]
+    if cache_from:
+        values["cachefrom"] = [go_json(list(cache_from))]
+    if platform:
+        values["platform"] = [platform.lower()]
+    values["version"] = ["1"]  # types.BuilderV1: the classic builder, no BuildKit session
+    return "&".join(f"{go_query_escape(key)}={go_query_escape(value)}"
+                    for key in sorted(values) for value in values[key])
 
 
 class VersionError(APIError):
@@ -236,6 +299,68 @@ class Client(Session):
         finally:
             resp.conn.close()
 
+    # -- build ----------------------------------------------------------------------------
+    def build(self, write_context: Callable[[BinaryIO], object], *, tags: Sequence[str] = (),
+              dockerfile: str = "", quiet: bool = False, no_cache: bool = False,
+              remove: bool = True, force_remove: bool = False, pull: bool = False,
+              network_mode: str = "", shm_size: int = 0, target: str = "",
+              build_args: Mapping[str, str | None] | None = None,
+              labels: Mapping[str, str] | None = None, cache_from: Sequence[str] = (),
+              extra_hosts: Sequence[str] = (), platform: str = "",
+              on_sent: Callable[[int], object] | None = None) -> Iterator[dict[str, Any]]:
+        """`POST /build` (the legacy builder, `version=1`) with the query the docker CLI 28
+        sends: defaults left out, booleans as 1, maps and lists as Go's JSON, keys sorted
+        and values escaped as url.Values.Encode does. write_context writes the context tar
+        to the file it is given, sent chunked as it comes; on_sent gets the number of bytes
+        sent once the body is complete. Yields the JSON messages of the answer."""
+        query = build_query(tags=tags, dockerfile=dockerfile, quiet=quiet, no_cache=no_cache,
+                            remove=remove, force_remove=force_remove, pull=pull,
+                            network_mode=network_mode, shm_size=shm_size, target=target,
+                            build_args=build_args, labels=labels, cache_from=cache_from,
+                            extra_hosts=extra_hosts, platform=platform)
+        # no credentials are sent: X-Registry-Config is base64url of an empty AuthConfigs map
+        headers = {"Content-Type": "application/x-tar", "X-Registry-Config": "e30=",
+                   "Transfer-Encoding": "chunked"}
+        resp = self._send_chunked("POST", f"/v{self.api_version}/build?{query}", headers,
+                                  write_context, on_sent)
+        return self._json_body(resp)
+
+    def _send_chunked(self, method: str, target: str, headers: dict[str, str],
+                      write_body: Callable[[BinaryIO], object],
+                      on_sent: Callable[[int], object] | None) -> Response:
+        """Send a request whose body write_body writes (chunked, 64 KiB at a time) and read
+        the answer's head; a daemon that stops reading early is heard, not reset."""
+        import io
+
+        from ketch.client.errors import DaemonUnavailable
+        from ketch.client.session import error_message
+
+        conn = self.connect()
+        try:
+            conn.send(method, target, headers)
+            sink = _ChunkSink(conn)
+            try:
+                with io.BufferedWriter(sink, 1 << 16) as out:
+                    write_body(out)
+                conn.sock.sendall(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the daemon gave up on the body: its answer says why
+            else:
+                if on_sent is not None:
+                    on_sent(sink.sent)
+            resp = conn.read_response(method)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            conn.close()
+            raise DaemonUnavailable(self.host) from exc
+        except BaseException:
+            conn.close()
+            raise
+        if resp.status >= 400:
+            message = error_message(resp.status, resp.read())
+            conn.close()
+            raise APIError(resp.status, message)
+        return resp
+
     # -- image history, prune, disk usage -------------------------------------------------
     def image_history(self, ref: str) -> list[dict[str, Any]]:
         return list(self.json("GET", f"/images/{ref}/history") or [])
@@ -390,3 +515,21 @@ class Client(Session):
 
         self.request("POST", f"/networks/{quote(ref)}/disconnect", None,
                      {"Container": container, "Force": force})
+
+
+class _ChunkSink(io.RawIOBase):
+    """The raw end of a chunked request body: each write is one chunk on the socket."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.sent = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: ReadableBuffer) -> int:
+        block = bytes(data)
+        if block:
+            self.conn.sock.sendall(b"%x\r\n%s\r\n" % (len(block), block))
+            self.sent += len(block)
+        return len(block)
