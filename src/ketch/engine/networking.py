@@ -201,7 +201,7 @@ class Networking:
             if endpoints:
                 raise
             # as Docker: the network is looked for when the container starts
-            return settings({mode: {**_endpoint(None, None)}}), {}
+            return settings({mode: _endpoint(None, None)}), {}
         networks: dict[str, Any] = {}
         ordered = [(net, endpoints.get(mode) or endpoints.get(net.name)
                     or endpoints.get(net.id))]
@@ -492,7 +492,7 @@ class Networking:
             self._pool(net).release(IPv4Address(ep["IPAddress"]))
             veth = (c.record.get("HostVeths") or {}).pop(net.id, None)
             if veth:
-                links.detach(veth)
+                links.delete(veth)
             rules = self.published.get(c.id) or []
             if any(r.bridge == net.bridge for r in rules):
                 self.published[c.id] = [r for r in rules if r.bridge != net.bridge]
@@ -522,7 +522,7 @@ class Networking:
         def detach() -> None:
             for name in names:
                 try:
-                    links.detach(name)
+                    links.delete(name)
                 except KetchError:
                     pass  # gone with its namespace already
 

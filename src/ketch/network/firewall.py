@@ -108,10 +108,3 @@ def apply(text: str) -> None:
     rc, _, error = nft.cmd(text)
     if rc != 0:
         raise HostError(f"nftables: {error.strip().splitlines()[0] if error else rc}")
-
-
-def remove(table: str) -> None:
-    import nftables
-
-    nft = nftables.Nftables()
-    nft.cmd(f"table ip {table}\ndelete table ip {table}\n")

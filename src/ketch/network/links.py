@@ -69,6 +69,7 @@ def ensure_bridge(name: str, gateway: IPv4Interface | None, mtu: int, owner: str
 
 
 def delete(name: str) -> None:
+    """An interface gone; for one end of a veth pair, the kernel removes the other."""
     with _netlink() as ipr:
         index = _index(ipr, name)
         if index is not None:
@@ -114,7 +115,7 @@ def attach(sandbox: str, bridge: str, host_name: str, ifname: str, address: IPv4
     try:
         netns.run_in(sandbox, inside)
     except BaseException:
-        detach(host_name)
+        delete(host_name)
         raise
 
 
@@ -122,21 +123,6 @@ def loopback_up(sandbox: str) -> None:
     def inside() -> None:
         with _netlink() as ipr:
             ipr.link("set", index=_index(ipr, "lo"), state="up")
-
-    netns.run_in(sandbox, inside)
-
-
-def detach(host_name: str) -> None:
-    """Remove one end of a veth pair (the kernel removes the other)."""
-    delete(host_name)
-
-
-def detach_inside(sandbox: str, ifname: str) -> None:
-    def inside() -> None:
-        with _netlink() as ipr:
-            index = _index(ipr, ifname)
-            if index is not None:
-                ipr.link("del", index=index)
 
     netns.run_in(sandbox, inside)
 
@@ -151,10 +137,3 @@ def owned(owner: str) -> dict[str, str]:
                 kind = info.get_attr("IFLA_INFO_KIND") if info is not None else ""
                 found[link.get_attr("IFLA_IFNAME")] = kind or ""
     return found
-
-
-def mark(name: str, owner: str) -> None:
-    with _netlink() as ipr:
-        index = _index(ipr, name)
-        if index is not None:
-            ipr.link("set", index=index, ifalias=ALIAS_PREFIX + owner)

@@ -76,11 +76,3 @@ def remove(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
-
-
-def is_namespace(path: str) -> bool:
-    """True when `path` is a live namespace bind mount (not the empty file under it)."""
-    try:  # an nsfs file's device is not the directory's
-        return os.stat(path).st_dev != os.stat(os.path.dirname(path)).st_dev
-    except OSError:
-        return False

@@ -101,9 +101,8 @@ def bindings(port_bindings: Any, exposed: list[str], publish_all: bool) -> list[
 class Reservation:
     """A host port held by a bound socket until released."""
 
-    def __init__(self, sock: socket.socket, host_ip: str, port: int) -> None:
+    def __init__(self, sock: socket.socket, port: int) -> None:
         self.sock = sock
-        self.host_ip = host_ip
         self.port = port
 
     def release(self) -> None:
@@ -133,7 +132,7 @@ def reserve(binding: Binding, address: str, family: int = socket.AF_INET) -> Res
             if e.errno in (errno.EADDRINUSE, errno.EACCES):
                 continue
             break
-        return Reservation(sock, binding.host_ip, sock.getsockname()[1])
+        return Reservation(sock, sock.getsockname()[1])
     wanted = (f"{binding.host_ports[0]}" if binding.host_ports and
               binding.host_ports[0] == binding.host_ports[1] else
               f"{binding.host_ports[0]}-{binding.host_ports[1]}" if binding.host_ports else "0")
