@@ -318,7 +318,7 @@ def test_a_fifo_for_etc_passwd_does_not_hang_cp_with_copy_uid_gid(kd: Ketchd) ->
     """copyUIDGID reads the container's /etc/passwd with a blocking open: a container
     that made it a FIFO hangs the call forever, holding the container's lock (stop, rm,
     start of that container wait too) and a worker thread. engine/spec.py reads the same
-    file with O_NONBLOCK and a regular-file check; archive._lookup does not."""
+    file with O_NONBLOCK and a regular-file check; users.lookup does not."""
     cid = created(kd, "fifo", "-u", "someone")
     merged = kd.data_root / "overlay" / cid / "merged" / "etc" / "passwd"
     fifo = io.BytesIO()

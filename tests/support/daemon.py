@@ -169,7 +169,8 @@ def running_ketchd(top: Path, busybox: bool = True,
 def docker(ketchd: Ketchd, *args: str, timeout: float = 30,
            **kwargs: object) -> subprocess.CompletedProcess[str]:
     """The real docker CLI against `ketchd`."""
-    return subprocess.run(["docker", *args], env=ketchd.env(), capture_output=True, text=True,
+    kwargs.setdefault("env", ketchd.env())
+    return subprocess.run(["docker", *args], capture_output=True, text=True,
                           timeout=timeout, check=False, **kwargs)  # type: ignore[call-overload]
 
 

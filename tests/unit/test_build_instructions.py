@@ -28,7 +28,7 @@ def test_the_tutorials_configuration() -> None:
     assert config["WorkingDir"] == "/data" and config["Volumes"] == {"/data": {}}
     assert config["Cmd"] == ["/bin/sh", "-c", 'sh -c "curl -Lk $SITE_URL > /data/results"']
     assert history[0] == "ENV SITE_URL=https://google.com/"
-    assert history[3] == 'CMD [/bin/sh -c sh -c "curl -Lk $SITE_URL > /data/results"]'
+    assert history[3] == 'CMD ["/bin/sh" "-c" "sh -c \\"curl -Lk $SITE_URL > /data/results\\""]'
 
 
 def test_env_expands_with_what_came_before_and_args() -> None:

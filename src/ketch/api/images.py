@@ -46,6 +46,9 @@ async def image_list(request: web.Request) -> web.Response:
     # hand-off would cost more than the work (~1 ms on an idle daemon)
     store = _engine(request).images
     images = store.list()
+    if not query_bool(request, "all"):  # intermediate images (untagged parents) hidden
+        parents = store.parents()
+        images = [i for i in images if i.repo_tags or i.id not in parents]
     found = select(images, query_filters(request), store.get)
     version = api_version(request)
     if version >= (1, 42) and query_bool(request, "shared-size"):
@@ -186,5 +189,6 @@ async def image_remove(request: web.Request) -> web.Response:
         return users.get(image_id)
 
     removed = await asyncio.to_thread(engine.images.remove, request.match_info["name"],
-                                      force=force, in_use=in_use)
+                                      force=force, in_use=in_use,
+                                      prune_parents=not query_bool(request, "noprune"))
     return json_response(removed)

@@ -87,8 +87,13 @@ def _command(inst: Instruction, state: StageState) -> list[str]:
 
 
 def _go_list(values: list[str]) -> str:
-    """How the legacy builder prints a command list in history: [a b] (Go's %v)."""
+    """How the legacy builder prints a list in history: [a b] (Go's %v)."""
     return "[" + " ".join(values) + "]"
+
+
+def _go_quoted(values: list[str]) -> str:
+    """... and a command: ["a" "b"] (Go's %q)."""
+    return "[" + " ".join(json.dumps(v, ensure_ascii=False) for v in values) + "]"
 
 
 def apply(inst: Instruction, state: StageState, escape: str = "\\") -> str:
@@ -153,12 +158,12 @@ def apply(inst: Instruction, state: StageState, escape: str = "\\") -> str:
     if cmd == "cmd":
         config["Cmd"] = _command(inst, state)
         state.cmd_set = True
-        return "CMD " + _go_list(config["Cmd"])
+        return "CMD " + _go_quoted(config["Cmd"])
     if cmd == "entrypoint":
         config["Entrypoint"] = _command(inst, state) if inst.args else None
         if not state.cmd_set:  # an inherited CMD does not outlive a new ENTRYPOINT
             config["Cmd"] = None
-        return "ENTRYPOINT " + _go_list(config["Entrypoint"] or [])
+        return "ENTRYPOINT " + _go_quoted(config["Entrypoint"] or [])
     if cmd == "shell":
         config["Shell"] = list(inst.args)
         return "SHELL " + _go_list(inst.args)

@@ -176,3 +176,19 @@ def expand(word: str, env: Mapping[str, str], escape: str = "\\") -> str:
 def expand_words(text: str, env: Mapping[str, str], escape: str = "\\") -> list[str]:
     """Words split on unquoted whitespace, each expanded (EXPOSE, shell-form VOLUME)."""
     return _Lexer(text, env, escape, split=True).words()
+
+
+def expand_heredoc(text: str, env: Mapping[str, str]) -> str:
+    """A heredoc's content with an unquoted delimiter: variables substituted and `\\$`
+    kept literal, quotes and everything else left as written (as a shell's here-document)."""
+    lexer = _Lexer(text, env, "\\", split=False)
+    out: list[str] = []
+    while lexer.pos < len(text):
+        ch = lexer.next()
+        if ch == "$":
+            out.append(lexer._variable())
+        elif ch == "\\" and lexer.peek() in ("$", "\\"):
+            out.append(lexer.next())
+        else:
+            out.append(ch)
+    return "".join(out)

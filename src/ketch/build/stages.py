@@ -54,8 +54,8 @@ class Plan:
         raise InvalidParameter(f"failed to reach build target {name} in Dockerfile")
 
     def unused(self, build_args: dict[str, str | None]) -> list[str]:
-        return sorted(k for k in build_args
-                      if k not in self.used_args and k not in PREDEFINED_ARGS)
+        return sorted(k for k in build_args if k not in self.used_args
+                      and k not in PREDEFINED_ARGS and k != "SOURCE_DATE_EPOCH")
 
 
 def plan(df: Dockerfile, build_args: dict[str, str | None]) -> Plan:
@@ -81,7 +81,8 @@ def plan(df: Dockerfile, build_args: dict[str, str | None]) -> Plan:
             used.update(key for key, _ in inst.pairs)
         stages[-1].instructions.append(inst)
     if not stages:
-        raise InvalidParameter("file with no instructions" if not df.instructions
+        raise InvalidParameter("failed to parse Dockerfile: file with no instructions"
+                               if not df.instructions
                                else "no build stage in current context")
     return Plan(stages, meta, used)
 

@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "history": "history:HISTORY",
     "build": "build:BUILD",
     "image prune": "prune:IMAGE_PRUNE",  # reached as `ketch image prune` only
+    "builder prune": "builder:PRUNE",  # reached as `ketch builder prune` only
     "system df": "df:DF",  # reached as `ketch system df` only
     "volume create": "volume:CREATE",  # the volume verbs: `ketch volume ...` only
     "volume ls": "volume:LS",
@@ -70,6 +71,7 @@ GROUPS: dict[str, dict[str, str]] = {
               "history": "history", "prune": "image prune",
               "save": "save", "load": "load", "build": "build"},
     "system": {"info": "info", "df": "system df"},
+    "builder": {"prune": "builder prune", "build": "build"},
     "volume": {"create": "volume create", "ls": "volume ls", "list": "volume ls",
                "inspect": "volume inspect", "rm": "volume rm", "remove": "volume rm",
                "prune": "volume prune"},
@@ -110,7 +112,8 @@ def main_help() -> str:
     return "\n".join(lines)
 
 
-GROUP_TITLES = {"container": "Manage containers", "image": "Manage images",
+GROUP_TITLES = {"builder": "Manage builds", "container": "Manage containers",
+                "image": "Manage images",
                 "network": "Manage networks", "system": "Manage ketch",
                 "volume": "Manage volumes"}
 _ALIASES = {"list", "remove", "ps"}  # listed by their canonical names only

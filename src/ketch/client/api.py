@@ -369,6 +369,14 @@ class Client(Session):
         """`POST /images/prune`: {"ImagesDeleted": [...] or None, "SpaceReclaimed": n}."""
         return dict(self.json("POST", "/images/prune", {"filters": filters_json(filters)}))
 
+    def prune_build_cache(self, filters: Mapping[str, list[str]] | None = None,
+                          all_: bool = False) -> dict[str, Any]:
+        """`POST /build/prune`: {"CachesDeleted": [...] or None, "SpaceReclaimed": n}."""
+        query: dict[str, str | None] = {"filters": filters_json(filters)}
+        if all_:
+            query["all"] = "1"
+        return dict(self.json("POST", "/build/prune", query))
+
     def disk_usage(self) -> dict[str, Any]:
         """`GET /system/df`."""
         return dict(self.json("GET", "/system/df"))

@@ -169,7 +169,10 @@ class Response:
                 size_line = reader.readline(1024)
                 if not size_line:
                     raise ProtocolError("the daemon closed the connection inside a chunk")
-                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+                try:
+                    size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+                except ValueError:
+                    raise ProtocolError("the daemon sent a malformed chunk") from None
                 if size == 0:
                     while reader.readline(65537) not in (b"\r\n", b"\n", b""):
                         pass  # trailers

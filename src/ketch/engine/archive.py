@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, TypeVar
 
 from ketch.engine.containers import Container
-from ketch.engine.spec import read_db
 from ketch.errors import HostError, InvalidParameter, KetchError, NotFound
 from ketch.images.rootfs import DIR_FLAGS, follow_in_scope, open_in, open_root
+from ketch.images.users import identity
 from ketch.util import gopath
 from ketch.util.gopath import clean, preserve_trailing
 from ketch.util.tarball.compression import Prefixed
@@ -231,32 +231,6 @@ async def export(engine: Engine, ref: str) -> AsyncIterator[RootSource]:
 # -- extract (PUT /containers/{id}/archive) ----------------------------------------------
 
 
-def _identity(rootfs: str, user: str) -> tuple[int, int] | None:
-    """Docker's copyUIDGID: the files become the container's user's (Config.User, names
-    read from the container's own /etc/passwd and /etc/group); with no user set, the
-    archive's owners stay, as without it."""
-    if not user:
-        return None
-    name, _, group = user.partition(":")
-    uid, gid = _lookup(rootfs, "/etc/passwd", name)
-    if group:
-        gid = _lookup(rootfs, "/etc/group", group)[0]
-    return uid, gid
-
-
-def _lookup(rootfs: str, table: str, name: str) -> tuple[int, int]:
-    """(id, primary gid) of a user or (id, id) of a group; numbers need no lookup. The
-    file is read as the runtime reads it: inside the root, a regular file only."""
-    if name.isdigit():
-        return int(name), 0 if table == "/etc/passwd" else int(name)
-    for fields in read_db(rootfs, table, 4):
-        if fields[0] == name and fields[2].isdigit():
-            primary = fields[3] if table == "/etc/passwd" else fields[2]
-            return int(fields[2]), int(primary) if primary.isdigit() else 0
-    what, file = ("user", "passwd") if table == "/etc/passwd" else ("group", "group")
-    raise InvalidParameter(f"unable to find {what} {name}: no matching entries in {file} file")
-
-
 def _extract(engine: Engine, c: Container, root_fd: int, ref: str, path: str,
              body: BinaryIO, copy_uid_gid: bool, no_overwrite_dir_nondir: bool) -> None:
     absolute = container_path(path)
@@ -281,7 +255,7 @@ def _extract(engine: Engine, c: Container, root_fd: int, ref: str, path: str,
         if c.host_config.get("ReadonlyRootfs"):
             raise InvalidParameter("container rootfs is marked read-only")
         head = body.read(_PEEK)
-        owner = _identity(engine.snapshots.path(c.id), str(c.config.get("User") or "")) \
+        owner = identity(engine.snapshots.path(c.id), str(c.config.get("User") or "")) \
             if copy_uid_gid and head else None
     except BaseException:
         os.close(dest_fd)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import os
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ketch import __version__
@@ -20,6 +21,7 @@ from ketch.errors import Conflict, KetchError
 from ketch.images.changes import apply_changes, validate_config
 from ketch.images.image import Image, now_rfc3339
 from ketch.images.reference import normalize
+from ketch.images.store import host_architecture
 
 if TYPE_CHECKING:
     from ketch.engine.engine import Engine
@@ -49,19 +51,23 @@ def merge(user: dict[str, Any], container: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def image_config(base: Image, c: Container, config: dict[str, Any], diff_id: str | None,
-                 comment: str, author: str) -> dict[str, Any]:
-    """Docker's NewChildImage."""
-    when = now_rfc3339()
-    parent = base.config
-    history: dict[str, Any] = {"created": when,
-                               "created_by": " ".join(c.config.get("Cmd") or [])}
+def image_config(base: Image | None, c: Container | None, config: dict[str, Any],
+                 diff_id: str | None, comment: str, author: str, *,
+                 created_by: str | None = None, created: str | None = None
+                 ) -> dict[str, Any]:
+    """Docker's NewChildImage: base (None: scratch) plus one history entry and maybe a
+    layer. `c` is the committed container (a build's images leave it out, as moby 25+)."""
+    when = created or now_rfc3339()
+    parent = base.config if base else {"architecture": host_architecture(), "os": "linux"}
+    if created_by is None:
+        created_by = " ".join(c.config.get("Cmd") or []) if c else ""
+    history: dict[str, Any] = {"created": when, "created_by": created_by}
     for key, value in (("author", author), ("comment", comment)):
         if value:
             history[key] = value
     if diff_id is None:
         history["empty_layer"] = True
-    diff_ids = list(base.diff_ids) + ([diff_id] if diff_id else [])
+    diff_ids = (list(base.diff_ids) if base else []) + ([diff_id] if diff_id else [])
     result: dict[str, Any] = {"architecture": parent.get("architecture", "")}
     if parent.get("variant"):
         result["variant"] = parent["variant"]
@@ -69,10 +75,10 @@ def image_config(base: Image, c: Container, config: dict[str, Any], diff_id: str
         result["author"] = author
     if comment:
         result["comment"] = comment
+    result["config"] = config
+    if c is not None:
+        result.update(container=c.id, container_config=copy.deepcopy(c.config))
     result.update(
-        config=config,
-        container=c.id,
-        container_config=copy.deepcopy(c.config),
         created=when,
         docker_version=__version__,
         history=[*(parent.get("history") or []), history],
@@ -95,13 +101,26 @@ def commit(engine: Engine, c: Container, *, reference: str | None, comment: str,
     paused = False
     if pause and c.running:
         paused = _freeze(engine, c.id)
+    try:
+        return commit_layer(engine, c, base, reference, lambda diff_id: image_config(
+            base, c, wanted, diff_id, comment, author))
+    finally:
+        if paused:
+            _thaw(engine, c.id)
+
+
+def commit_layer(engine: Engine, c: Container, base: Image, reference: str | None,
+                 make_config: Callable[[str | None], dict[str, Any]],
+                 mtime_clamp: int | None = None) -> Image:
+    """The container's changes as a layer on base, with the config make_config(diffID)
+    gives (diffID None: no changes, no layer)."""
     read_fd, write_fd = os.pipe()
     failure: list[BaseException] = []
 
     def produce() -> None:
         try:
             with os.fdopen(write_fd, "wb", buffering=0) as out:
-                engine.snapshots.diff_tar(c.id, out.write)
+                engine.snapshots.diff_tar(c.id, out.write, mtime_clamp)
         except BaseException as e:  # the reader sees a cut stream; this says why
             failure.append(e)
 
@@ -109,7 +128,7 @@ def commit(engine: Engine, c: Container, *, reference: str | None, comment: str,
         writer.join()  # a stream cut by a failure may still look like a whole tar
         if failure:
             raise failure[0]
-        return image_config(base, c, wanted, diff_id, comment, author)
+        return make_config(diff_id)
 
     writer = threading.Thread(target=produce, name=f"commit-{c.id[:12]}", daemon=True)
     writer.start()
@@ -123,8 +142,6 @@ def commit(engine: Engine, c: Container, *, reference: str | None, comment: str,
         raise
     finally:
         writer.join()
-        if paused:
-            _thaw(engine, c.id)
 
 
 def _runtime(engine: Engine) -> Any:

@@ -9,12 +9,12 @@ namespace and a network namespace unless --network host.
 from __future__ import annotations
 
 import os
-import stat
 from typing import Any
 
 from ketch.engine.hostconfig import capabilities, no_new_privileges, resources, tmpfs_mounts
 from ketch.engine.mounts import parse_mount, spec_mounts
 from ketch.errors import InvalidParameter
+from ketch.images.users import read_db
 
 DEFAULT_CAPS = [
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
@@ -135,35 +135,6 @@ def _number(text: str) -> int:
     if not text.isdigit():
         raise InvalidParameter(f"invalid id {text!r} in the container's passwd/group file")
     return int(text)
-
-
-def read_db(rootfs: str, path: str, fields: int) -> list[list[str]]:
-    """Lines of a passwd-style file of the container. The rootfs is hostile: the path is
-    resolved inside it, and only a regular file is read (a FIFO would block us)."""
-    from ketch.runtime import paths
-
-    try:
-        root = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return []
-    try:
-        found = paths.resolve(root, path)
-    except OSError:
-        return []
-    finally:
-        os.close(root)
-    try:
-        if not stat.S_ISREG(os.fstat(found).st_mode):
-            return []
-        fd = os.open(f"/proc/self/fd/{found}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return []
-    finally:
-        os.close(found)
-    with os.fdopen(fd, "rb") as f:
-        data = f.read(1 << 20)
-    lines = [line.split(":") for line in data.decode(errors="replace").splitlines()]
-    return [line for line in lines if len(line) >= fields]
 
 
 def build_spec(record: dict[str, Any], image_config: dict[str, Any], rootfs: str,

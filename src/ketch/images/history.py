@@ -1,9 +1,9 @@
 """`GET /images/{name}/history`: one record per entry of the image config's `history`,
 newest first, each with the size of the layer it made (0 for an empty_layer entry).
 
-The top record carries the image's ID and tags; the others are "<missing>" with no tags,
-as Docker shows them for an image whose parent images are not in the store (ketch keeps
-no parent chain).
+The top record carries the image's ID and tags, the ones below those of its local parents
+(images built or committed here), and the rest "<missing>" with no tags, as Docker shows
+them.
 """
 
 from __future__ import annotations
@@ -50,4 +50,15 @@ def records(image: Image, layer_sizes: list[int]) -> list[dict[str, Any]]:
 
 def history(store: ImageStore, ref: str) -> list[dict[str, Any]]:
     image = store.get(ref)
-    return records(image, [store.layers.get(chain).size for chain in image.chain_ids])
+    found = records(image, [store.layers.get(chain).size for chain in image.chain_ids])
+    parent = image.parent  # records below the top get their local parents' IDs, as moby
+    for record in found[1:]:
+        if not parent:
+            break
+        try:
+            ancestor = store.get(parent)
+        except KetchError:
+            break
+        record["Id"], record["Tags"] = ancestor.id, list(ancestor.repo_tags) or None
+        parent = ancestor.parent
+    return found

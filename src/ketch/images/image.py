@@ -59,6 +59,7 @@ class Image:
     layers: list[str] = field(default_factory=list)  # layer diff dirs, lowest first
     chain_ids: list[str] = field(default_factory=list)  # lowest first
     last_tag_time: str = ZERO_TIME
+    parent: str = ""  # the local image it was made from (commit, build), if any
 
     @property
     def short_id(self) -> str:
@@ -88,7 +89,7 @@ class Image:
             "Id": self.id,
             "RepoTags": list(self.repo_tags),
             "RepoDigests": [],
-            "Parent": "",
+            "Parent": self.parent,
             "Comment": self.config.get("comment", ""),
             "Created": self.created,
             "Container": self.config.get("container", ""),
@@ -117,7 +118,7 @@ class Image:
             "Created": unix_time(self.created),
             "Id": self.id,
             "Labels": self.container_config.get("Labels"),
-            "ParentId": "",
+            "ParentId": self.parent,
             "RepoDigests": [] if self.repo_tags else ["<none>@<none>"],
             "RepoTags": list(self.repo_tags) or ["<none>:<none>"],
             "SharedSize": -1,

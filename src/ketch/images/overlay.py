@@ -122,13 +122,14 @@ class OverlayDriver(SnapshotDriver):
         finally:
             os.close(fd)
 
-    def diff_tar(self, key: str, sink: Callable[[bytes], object]) -> None:
+    def diff_tar(self, key: str, sink: Callable[[bytes], object],
+                 mtime_clamp: int | None = None) -> None:
         """The upper directory as a layer tar (overlay whiteouts and opaque directories
         become `.wh.` entries), without the runtime's mount targets (see treediff)."""
         layers = self.layer_dirs(key)
         fd = self._open_upper(key)
         try:
-            writer = TarWriter(sink, whiteouts=True)
+            writer = TarWriter(sink, whiteouts=True, mtime_clamp=mtime_clamp)
             _archive(writer, fd, "", lowerview.root_dirs(layers))
             writer.close()
         finally:

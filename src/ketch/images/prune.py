@@ -148,7 +148,10 @@ def prune(store: ImageStore, filters: dict[str, list[str]],
     if not _RUNNING.acquire(blocking=False):
         raise Conflict("a prune operation is already running")
     try:
-        images, dangling_only = candidates(store.list(), filters)
+        parents = store.parents()  # only images without children go (and then their
+        # untagged parents with them), as Docker prunes
+        images, dangling_only = candidates([i for i in store.list() if i.id not in parents],
+                                           filters)
         sizes: dict[str, int] = {}
         for chain in store.layers.list():
             try:

@@ -116,9 +116,11 @@ class SnapshotDriver(ABC):
         """The container's changes to its image, as `docker diff` lists them."""
 
     @abstractmethod
-    def diff_tar(self, key: str, sink: Callable[[bytes], object]) -> None:
+    def diff_tar(self, key: str, sink: Callable[[bytes], object],
+                 mtime_clamp: int | None = None) -> None:
         """The container's changes as an image layer tar (what `commit` stores), written
-        to sink: relative names in lexical order, deletions as `.wh.` whiteouts."""
+        to sink: relative names in lexical order, deletions as `.wh.` whiteouts; no mtime
+        later than mtime_clamp (SOURCE_DATE_EPOCH) if given."""
 
     @abstractmethod
     def graph_driver(self, key: str, image: Image) -> dict[str, Any]:

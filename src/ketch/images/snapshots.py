@@ -130,8 +130,9 @@ class Snapshotter:
     def changes(self, key: str) -> list[Change]:
         return self._impl.changes(key)
 
-    def diff_tar(self, key: str, sink: Callable[[bytes], object]) -> None:
-        self._impl.diff_tar(key, sink)
+    def diff_tar(self, key: str, sink: Callable[[bytes], object],
+                 mtime_clamp: int | None = None) -> None:
+        self._impl.diff_tar(key, sink, mtime_clamp)
 
     def graph_driver(self, key: str, image: Image) -> dict[str, Any]:
         return self._impl.graph_driver(key, image)

@@ -4,6 +4,10 @@
     <root>/image/layers/<chainID-hex>/  read-only layers (see layers.py)
     <root>/image/repositories.json      {"Repositories": {"busybox": {"busybox:latest": id}},
                                           "LastTagTime": {id: time}}
+    <root>/image/parent/<hex>           the local parent of an image made here (commit,
+                                        build): its ID. As Docker's, an untagged parent is
+                                        an intermediate image: listed only with --all, not
+                                        dangling, and removed with its last child
 
 Reads are served from memory (tags reloaded when the file changes; configs never change).
 Changes hold a thread lock and a file lock (a bootstrap import may run beside the daemon)
@@ -115,7 +119,8 @@ class ImageStore:
         self._dir = os.path.join(root, "image")
         self._content = os.path.join(self._dir, "content", "sha256")
         self._tags_path = os.path.join(self._dir, "repositories.json")
-        for path in (root, self._dir, self._content):
+        self._parents = os.path.join(self._dir, "parent")
+        for path in (root, self._dir, self._content, self._parents):
             os.makedirs(path, mode=0o700, exist_ok=True)
         self.layers = LayerStore(os.path.join(self._dir, "layers"))
         self._lock = threading.RLock()
@@ -188,6 +193,29 @@ class ImageStore:
         except FileNotFoundError:
             raise NotFound(f"No such image: {image_id}") from None
 
+    def _parent(self, image_id: str) -> str:
+        try:
+            with open(os.path.join(self._parents, hex_of(image_id)), "rb") as f:
+                parent = f.read(100).decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+        return parent if _FULL_ID.fullmatch(parent) else ""
+
+    def _set_parent(self, image_id: str, parent: str) -> None:
+        path = os.path.join(self._parents, hex_of(image_id))
+        if parent and parent != image_id and not os.path.exists(path):
+            atomic_write(path, parent.encode())
+
+    def parents(self) -> set[str]:
+        """The images some other image names as its parent (those with children)."""
+        found = set()
+        for name in os.listdir(self._parents):
+            if HEX64.fullmatch(name) and os.path.exists(os.path.join(self._content, name)):
+                parent = self._parent("sha256:" + name)
+                if parent:
+                    found.add(parent)
+        return found
+
     def _image(self, image_id: str, tags: _Tags) -> Image:
         config = self._config(image_id)
         chains: list[str] = []
@@ -202,6 +230,7 @@ class ImageStore:
             layers=[layer.diff for layer in layers],
             chain_ids=chains,
             last_tag_time=tags.tag_times.get(image_id, "0001-01-01T00:00:00Z"),
+            parent=self._parent(image_id),
         )
 
     # -- lookups ----------------------------------------------------------------------------
@@ -270,11 +299,15 @@ class ImageStore:
 
     # -- changes ----------------------------------------------------------------------------
 
-    def create(self, config: dict[str, Any], reference: str | None = None) -> Image:
-        """Store an image config whose layers are in the store already; tag it if asked."""
+    def create(self, config: dict[str, Any], reference: str | None = None,
+               parent: str = "") -> Image:
+        """Store an image config whose layers are in the store already; tag it if asked;
+        parent: the local image it was made from."""
         name = normalize(reference) if reference else None
         with self._mutating() as tags:
-            return self._create_locked(config, name, tags)
+            image = self._create_locked(config, name, tags)
+            self._set_parent(image.id, parent)
+            return image
 
     def _create_locked(self, config: dict[str, Any], name: tuple[str, str] | None,
                        tags: _Tags, data: bytes | None = None) -> Image:
@@ -362,7 +395,10 @@ class ImageStore:
                     top = parent.chain_ids[-1] if parent is not None and parent.chain_ids \
                         else None
                     self.layers.commit(pending, top)
-                return self._create_locked(config, name, tags)
+                image = self._create_locked(config, name, tags)
+                if parent is not None:
+                    self._set_parent(image.id, parent.id)
+                return image
             except BaseException:
                 self.layers.discard(pending)
                 self._gc_locked(tags)
@@ -416,9 +452,10 @@ class ImageStore:
             tags.set(repo, tag, image_id)
             self._write_tags(tags)
 
-    def remove(self, ref: str, *, force: bool = False,
-               in_use: InUse | None = None) -> builtins.list[dict[str, str]]:
-        """`docker rmi`: untag, and delete the image when nothing names it any more.
+    def remove(self, ref: str, *, force: bool = False, in_use: InUse | None = None,
+               prune_parents: bool = True) -> builtins.list[dict[str, str]]:
+        """`docker rmi`: untag, and delete the image when nothing names it any more, then
+        its untagged parents that nothing else needs (unless noprune).
 
         in_use(image_id) answers a container using the image, as (container ID, running),
         or None. Returns the API's records: [{"Untagged": ...}, {"Deleted": ...}, ...].
@@ -443,10 +480,14 @@ class ImageStore:
                     self._write_tags(tags)
                     return records
                 conflict = self._delete_conflict(image_id, tags, force, user)
-                if conflict is not None:  # the image stays, dangling, for its container
+                if conflict is not None or self._children(image_id):
+                    # it stays: dangling for its container, or an intermediate image
                     self._write_tags(tags)
                     return records
             else:
+                if self._children(image_id):
+                    raise Conflict(f"conflict: unable to delete {image_id[7:19]} (cannot be "
+                                   "forced) - image has dependent child images")
                 if len(refs) == 1:
                     conflict = self._delete_conflict(image_id, _Tags({}, {}), force, user)
                     if conflict is not None:
@@ -461,11 +502,35 @@ class ImageStore:
                 records.append({"Untagged": remaining})
             tags.tag_times.pop(image_id, None)
             self._write_tags(tags)
-            os.unlink(os.path.join(self._content, hex_of(image_id)))
-            self._configs.pop(image_id, None)
+            self._delete_config(image_id)
             records.append({"Deleted": image_id})
+            parent = self._unlink_parent(image_id)
+            while parent and prune_parents and self._unneeded(parent, tags, in_use):
+                self._delete_config(parent)
+                records.append({"Deleted": parent})
+                parent = self._unlink_parent(parent)
             records.extend({"Deleted": c} for c in self._gc_locked(tags))
             return records
+
+    def _delete_config(self, image_id: str) -> None:
+        os.unlink(os.path.join(self._content, hex_of(image_id)))
+        self._configs.pop(image_id, None)
+
+    def _unlink_parent(self, image_id: str) -> str:
+        """Forget image_id's parent; returns it."""
+        parent = self._parent(image_id)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(self._parents, hex_of(image_id)))
+        return parent
+
+    def _children(self, image_id: str) -> bool:
+        return image_id in self.parents()
+
+    def _unneeded(self, image_id: str, tags: _Tags, in_use: InUse | None) -> bool:
+        """An intermediate image left behind: present, untagged, childless, unused."""
+        return (os.path.exists(os.path.join(self._content, hex_of(image_id)))
+                and not tags.by_id.get(image_id) and not self._children(image_id)
+                and (in_use is None or _container_using(in_use(image_id)) is None))
 
     def _delete_conflict(self, image_id: str, tags: _Tags, force: bool,
                          user: ContainerUsing | None) -> Conflict | None:

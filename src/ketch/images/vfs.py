@@ -86,7 +86,8 @@ class VfsDriver(SnapshotDriver):
         """Sizes of what was added or changed (hard links once), as Docker's vfs counts."""
         return self._diff(key)[1]
 
-    def diff_tar(self, key: str, sink: Callable[[bytes], object]) -> None:
+    def diff_tar(self, key: str, sink: Callable[[bytes], object],
+                 mtime_clamp: int | None = None) -> None:
         """Each change by path, as Docker's ExportChanges writes them: an added or changed
         entry itself (an added directory's contents are changes of their own), a deleted
         one as a whiteout."""
@@ -94,7 +95,7 @@ class VfsDriver(SnapshotDriver):
         root = self._open_rootfs(key)
         parents = _Parents(root)
         try:
-            writer = TarWriter(sink)
+            writer = TarWriter(sink, mtime_clamp=mtime_clamp)
             for path, kind in changes:
                 name = path.lstrip("/")
                 if kind == DELETED:

@@ -252,6 +252,8 @@ def _build(ctx: Context, opts: Parsed) -> int:
 
     tags = validate_tags(opts.tag)
     args = build_args(opts.build_arg)
+    if os.environ.get("SOURCE_DATE_EPOCH") and "SOURCE_DATE_EPOCH" not in args:
+        args["SOURCE_DATE_EPOCH"] = os.environ["SOURCE_DATE_EPOCH"]  # as buildx passes it
     label_map = labels(opts.label)
     shm_size = ram_in_bytes(opts.shm_size) if opts.shm_size else 0
     extra_hosts: list[str] = []

@@ -181,6 +181,15 @@ class StrictTarInfo(tarfile.TarInfo):
         next_.sparse = list(zip(sparse[::2], sparse[1::2], strict=True))  # type: ignore[assignment]
 
 
+def _next(tar: tarfile.TarFile, end_at_eof: bool) -> tarfile.TarInfo | None:
+    try:
+        return tar.next()
+    except tarfile.ReadError as e:
+        if end_at_eof and str(e) == "unexpected end of data":  # a member was whole
+            return None
+        raise
+
+
 def _read_block(tarfile_: tarfile.TarFile) -> bytes:
     buf: bytes = cast(Any, tarfile_.fileobj).read(tarfile.BLOCKSIZE)
     if len(buf) != tarfile.BLOCKSIZE:
@@ -232,6 +241,9 @@ class Options:
     cp_dest: str | None = None
     no_overwrite_dir_nondir: bool = False  # a directory and a non-directory never replace
     # each other (the API's noOverwriteDirNonDir)
+    # the stream may end right after a member's content, with no padding and no end
+    # blocks, as Go's reader allows and the docker CLI's build contexts sometimes do
+    end_at_eof: bool = False
 
 
 def apply_layer(stream: BinaryIO, dest: str, limits: Limits | None = None,
@@ -256,7 +268,7 @@ def apply_to(stream: BinaryIO, dest_fd: int, limits: Limits | None = None,
             applier = _Applier(dest_fd, limits or Limits(), options, recorder, reader, compressed)
             try:
                 with tarfile.open(fileobj=reader, mode="r|", tarinfo=StrictTarInfo) as tar:
-                    while (member := tar.next()) is not None:
+                    while (member := _next(tar, options.end_at_eof)) is not None:
                         tar.members.clear()  # type: ignore[attr-defined]  # a stream needs no index; keep memory flat
                         check_numbers(member)
                         applier.apply(member, tar)

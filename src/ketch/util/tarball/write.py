@@ -39,11 +39,14 @@ class TarWriter:
     """Tar entries written to sink in chunks of about 1 MiB; close() ends the archive."""
 
     def __init__(self, sink: Sink, *, whiteouts: bool = False,
-                 owner: tuple[int, int] | None = None) -> None:
+                 owner: tuple[int, int] | None = None, mode: int | None = None,
+                 mtime_clamp: int | None = None) -> None:
         self._sink = sink
         self._buffer = bytearray()
         self.whiteouts = whiteouts
         self.owner = owner  # (uid, gid) written for every entry instead of the files' own
+        self.mode = mode  # permission bits for every file and directory (COPY --chmod)
+        self.mtime_clamp = mtime_clamp  # no mtime later than this (SOURCE_DATE_EPOCH)
         self._links: dict[tuple[int, int], str] = {}
         self.bytes_written = 0
 
@@ -78,9 +81,13 @@ class TarWriter:
     def _info(self, name: str, st: os.stat_result) -> tarfile.TarInfo:
         info = tarfile.TarInfo(name)
         info.mode = stat.S_IMODE(st.st_mode)
+        if self.mode is not None and not stat.S_ISLNK(st.st_mode):
+            info.mode = self.mode
         info.uid, info.gid = self.owner if self.owner else (st.st_uid, st.st_gid)
         info.uname = info.gname = ""
         info.mtime = int(st.st_mtime)
+        if self.mtime_clamp is not None:
+            info.mtime = min(info.mtime, self.mtime_clamp)
         info.type = _TYPES.get(stat.S_IFMT(st.st_mode), tarfile.REGTYPE)
         if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
             info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)

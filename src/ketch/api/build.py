@@ -1,0 +1,121 @@
+"""`POST /build` (the legacy builder's protocol) and `POST /build/prune`.
+
+The body is the context: a tar (maybe compressed), or a bare Dockerfile. The answer is a
+stream of JSON messages, one per line: `stream` text, `aux` with the image ID, and on
+failure `errorDetail` (with the failed RUN's exit code, which the docker CLI exits with).
+Bad parameters, a bad context and a Dockerfile that does not parse are refused with an
+error status; once the first step has begun, errors travel in the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, BinaryIO, cast
+
+from aiohttp import web
+
+from ketch.api.routing import Handler, RequestBody, json_response, query_bool, versioned
+from ketch.errors import InvalidParameter, KetchError
+
+routes = web.RouteTableDef()
+
+
+def _route(method: str, path: str) -> Callable[[Handler], Handler]:
+    return versioned(routes, method, path)
+
+
+def _engine(request: web.Request) -> Any:
+    from ketch.api.server import ENGINE
+    return request.app[ENGINE]
+
+
+def _json_map(request: web.Request, name: str, nullable: bool) -> dict[str, Any]:
+    raw = request.query.get(name)
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise InvalidParameter(f"invalid {name}: {raw}") from None
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+            isinstance(v, str) or (nullable and v is None) for v in value.values()):
+        raise InvalidParameter(f"invalid {name}: must be an object of strings")
+    return value
+
+
+def _options(request: web.Request) -> tuple[Any, str, bool]:
+    from ketch.build.builder import BuildOptions
+    from ketch.images.reference import normalize
+
+    query = request.query
+    if query.get("version", "1") == "2":
+        raise InvalidParameter("BuildKit is not supported by this daemon: use the legacy "
+                               "builder (DOCKER_BUILDKIT=0)")
+    if query.get("remote"):
+        raise InvalidParameter("remote build contexts are not supported: send the context")
+    if query_bool(request, "squash"):
+        raise InvalidParameter("squash is only supported with experimental mode")
+    tags = query.getall("t", [])
+    for tag in tags:
+        normalize(tag)  # a bad name fails before the context is read
+    options = BuildOptions(
+        dockerfile=query.get("dockerfile") or "Dockerfile", tags=tags,
+        build_args=_json_map(request, "buildargs", nullable=True),
+        target=query.get("target", ""), no_cache=query_bool(request, "nocache"),
+        labels=_json_map(request, "labels", nullable=False),
+        quiet=query_bool(request, "q"))
+    options.source_date_epoch  # noqa: B018  # an invalid SOURCE_DATE_EPOCH fails here
+    remove = query_bool(request, "rm") if "rm" in query else True
+    return options, query.get("networkmode", "") or "default", \
+        remove or query_bool(request, "forcerm")
+
+
+@_route("POST", "/build")
+async def build(request: web.Request) -> web.StreamResponse:
+    from ketch.build.builder import BuildFailed
+    from ketch.engine.build import build as run_build
+
+    options, network, remove = _options(request)
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+
+    async def emit(message: dict[str, Any]) -> None:
+        if not response.prepared:  # the first message: from here on errors are messages
+            await response.prepare(request)
+        await response.write(json.dumps(message).encode() + b"\r\n")
+
+    body = cast(BinaryIO, RequestBody(request, asyncio.get_running_loop()))
+    try:
+        await run_build(_engine(request), body, options, network=network, remove=remove,
+                        emit=emit)
+    except KetchError as e:
+        if not response.prepared:
+            raise  # a bad context or Dockerfile: an error status, as Docker answers
+        detail: dict[str, Any] = {"message": str(e)}
+        if isinstance(e, BuildFailed) and e.code != 1:
+            detail["code"] = e.code
+        try:
+            await emit({"errorDetail": detail, "error": str(e)})
+        except ConnectionError:
+            pass
+    except ConnectionError:
+        return response  # the client left: nothing to say
+    except Exception as e:
+        if not response.prepared:
+            raise
+        logging.getLogger("ketchd").exception("build failed")
+        await emit({"errorDetail": {"message": f"internal error: {e}"},
+                    "error": f"internal error: {e}"})
+    await response.write_eof()
+    return response
+
+
+@_route("POST", "/build/prune")
+async def build_prune(request: web.Request) -> web.Response:
+    from ketch.engine.build import prune
+
+    return json_response(await prune(_engine(request)))
