@@ -430,3 +430,30 @@ def test_source_date_epoch_gives_the_same_image(kd: Ketchd, tmp_path: Path) -> N
     assert image["Created"] == "2023-11-14T22:13:20Z"
     unset = ketch(kd, "build", "-q", "--no-cache", ".", cwd=ctx)
     assert unset.stdout != first.stdout
+
+
+def test_run_steps_get_the_builds_network_and_hosts(kd: Ketchd, tmp_path: Path) -> None:
+    ctx = context(tmp_path / "ctx", {"Dockerfile": (
+        "FROM busybox\nRUN ls /sys/class/net | sort | tr '\\n' ' ' > /nets; "
+        "grep -c db.internal /etc/hosts > /hosts || true\n")})
+    ok(ketch(kd, "build", "--network", "none", "--add-host", "db.internal:10.1.2.3", "-t",
+             "netnone", ".", cwd=ctx))
+    assert run_out(kd, "netnone", "cat", "/nets", "/hosts") == "lo 1\n"
+    ok(ketch(kd, "build", "--no-cache", "-t", "netdefault", ".", cwd=ctx))
+    assert run_out(kd, "netdefault", "cat", "/nets", "/hosts") == "eth0 lo 0\n"
+
+
+def test_from_scratch(kd: Ketchd, tmp_path: Path) -> None:
+    ctx = context(tmp_path / "ctx", {"Dockerfile": (
+        "FROM busybox AS tools\nFROM scratch\nENV PATH=/bin\nCOPY --from=tools /bin/busybox "
+        "/bin/busybox\nCOPY f.txt /data/\nRUN [\"/bin/busybox\", \"sh\", \"-c\", "
+        "\"/bin/busybox echo ran > /ran\"]\nCMD [\"/bin/busybox\", \"cat\", \"/data/f.txt\"]\n"),
+        "f.txt": "from scratch\n"})
+    ok(ketch(kd, "build", "-t", "scratchy", ".", cwd=ctx))
+    assert ok(docker_cli(kd, "run", "--rm", "--network", "none", "scratchy")) == \
+        "from scratch\n"
+    layers = json.loads(ok(docker_cli(kd, "image", "inspect", "scratchy")))[0]["RootFS"]
+    assert len(layers["Layers"]) == 3  # busybox, f.txt and RUN's: nothing of busybox's image
+    (ctx / "Dockerfile").write_text("FROM scratch\nRUN true\n")
+    failed = ketch(kd, "build", ".", cwd=ctx)
+    assert failed.returncode == 1 and "no such file or directory" in failed.stderr

@@ -48,7 +48,7 @@ def _json_map(request: web.Request, name: str, nullable: bool) -> dict[str, Any]
     return value
 
 
-def _options(request: web.Request) -> tuple[Any, str, bool]:
+def _options(request: web.Request) -> tuple[Any, dict[str, Any], bool]:
     from ketch.build.builder import BuildOptions
     from ketch.images.reference import normalize
 
@@ -71,16 +71,25 @@ def _options(request: web.Request) -> tuple[Any, str, bool]:
         quiet=query_bool(request, "q"))
     options.source_date_epoch  # noqa: B018  # an invalid SOURCE_DATE_EPOCH fails here
     remove = query_bool(request, "rm") if "rm" in query else True
-    return options, query.get("networkmode", "") or "default", \
-        remove or query_bool(request, "forcerm")
+    # what the step containers get (--network, --add-host, --shm-size)
+    host_config: dict[str, Any] = {"NetworkMode": query.get("networkmode", "") or "default"}
+    extra_hosts = [h for value in query.getall("extrahosts", []) for h in value.split(",") if h]
+    if extra_hosts:
+        host_config["ExtraHosts"] = extra_hosts
+    if query.get("shmsize", "0") not in ("", "0"):
+        try:
+            host_config["ShmSize"] = int(query["shmsize"])
+        except ValueError:
+            raise InvalidParameter(f"invalid shmsize: {query['shmsize']}") from None
+    return options, host_config, remove or query_bool(request, "forcerm")
 
 
 @_route("POST", "/build")
 async def build(request: web.Request) -> web.StreamResponse:
     from ketch.build.builder import BuildFailed
-    from ketch.engine.build import build as run_build
+    from ketch.build.service import build as run_build
 
-    options, network, remove = _options(request)
+    options, host_config, remove = _options(request)
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
 
     async def emit(message: dict[str, Any]) -> None:
@@ -90,8 +99,8 @@ async def build(request: web.Request) -> web.StreamResponse:
 
     body = cast(BinaryIO, RequestBody(request, asyncio.get_running_loop()))
     try:
-        await run_build(_engine(request), body, options, network=network, remove=remove,
-                        emit=emit)
+        await run_build(_engine(request), body, options, host_config=host_config,
+                        remove=remove, emit=emit)
     except KetchError as e:
         if not response.prepared:
             raise  # a bad context or Dockerfile: an error status, as Docker answers
@@ -116,6 +125,6 @@ async def build(request: web.Request) -> web.StreamResponse:
 
 @_route("POST", "/build/prune")
 async def build_prune(request: web.Request) -> web.Response:
-    from ketch.engine.build import prune
+    from ketch.build.service import prune
 
     return json_response(await prune(_engine(request)))

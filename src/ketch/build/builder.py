@@ -29,10 +29,10 @@ from ketch.build.fetch import fetch_url
 from ketch.build.instructions import StageState, apply
 from ketch.build.shellwords import expand, expand_heredoc
 from ketch.build.stages import PREDEFINED_ARGS, Plan, Stage, plan
+from ketch.engine.users import identity
 from ketch.errors import InvalidParameter, KetchError, NotFound
 from ketch.images.reference import normalize
 from ketch.images.rootfs import open_in, open_root
-from ketch.images.users import identity
 from ketch.util.tarball.compression import compression
 from ketch.util.tarball.extract import Options, apply_to
 from ketch.util.tarball.write import TarWriter
@@ -154,7 +154,7 @@ class Builder:
         return image
 
     async def _stage(self, stage: Stage) -> str | None:
-        await self._step(f"FROM {stage.base}" + (f" AS {stage.name}" if stage.name else ""))
+        await self._step(stage.source or f"FROM {stage.base}")
         current = await self._from(stage)
         for inst in stage.instructions:
             await self._step(inst.original)
@@ -183,7 +183,8 @@ class Builder:
         state = StageState(config)
         # an ARG before FROM is in scope only when the stage declares it again
         current = _Stage(base.id if base else None, state)
-        await self.say(f" ---> {_short(base.id)}\n" if base else "")
+        if base:
+            await self.say(f" ---> {_short(base.id)}\n")
         triggers = config.get("OnBuild") or []
         if triggers:
             config["OnBuild"] = None

@@ -178,21 +178,21 @@ def plan(sources: list[Source], dest: str, dest_is_dir: Callable[[str], bool]
 def make_directory(root_fd: int, path: str, owner: tuple[int, int]) -> int:
     """`mkdir -p path` inside the root (symlinks on the way followed inside it), the new
     directories owned by owner; returns a descriptor of the directory."""
-    resolved = follow_in_scope(root_fd, path)
-    current = "/"
-    for part in [p for p in resolved.split("/") if p]:
-        parent_fd = open_in(root_fd, current)
-        try:
-            try:
-                os.mkdir(part, 0o755, dir_fd=parent_fd)
-            except FileExistsError:
-                pass
-            else:
-                os.chown(part, *owner, dir_fd=parent_fd, follow_symlinks=False)
-        finally:
-            os.close(parent_fd)
-        current = posixpath.join(current, part)
     try:
+        resolved = follow_in_scope(root_fd, path)
+        current = "/"
+        for part in [p for p in resolved.split("/") if p]:
+            parent_fd = open_in(root_fd, current)
+            try:
+                try:
+                    os.mkdir(part, 0o755, dir_fd=parent_fd)
+                except FileExistsError:
+                    pass
+                else:
+                    os.chown(part, *owner, dir_fd=parent_fd, follow_symlinks=False)
+            finally:
+                os.close(parent_fd)
+            current = posixpath.join(current, part)
         return open_in(root_fd, resolved)
     except NotADirectoryError:
         raise InvalidParameter(f"mkdir {path}: not a directory") from None

@@ -25,6 +25,7 @@ class Stage:
     line: int = 0
     platform: str = ""
     instructions: list[Instruction] = field(default_factory=list)
+    source: str = ""             # the FROM line as written
 
     def __str__(self) -> str:
         return self.name or str(self.index)
@@ -106,4 +107,4 @@ def _stage(inst: Instruction, index: int, meta: dict[str, str], earlier: list[St
         raise inst.error(f"base name ({words[0]}) should not be blank")
     platform = expand(inst.flags["platform"][-1], meta, escape) \
         if "platform" in inst.flags else ""
-    return Stage(index, base, name, inst.line, platform)
+    return Stage(index, base, name, inst.line, platform, source=inst.original)

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, TypeVar
 
 from ketch.engine.containers import Container
+from ketch.engine.users import identity
 from ketch.errors import HostError, InvalidParameter, KetchError, NotFound
 from ketch.images.rootfs import DIR_FLAGS, follow_in_scope, open_in, open_root
-from ketch.images.users import identity
 from ketch.util import gopath
 from ketch.util.gopath import clean, preserve_trailing
 from ketch.util.tarball.compression import Prefixed

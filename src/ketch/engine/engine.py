@@ -765,6 +765,18 @@ class Engine:
         async with self._lock(c.id):
             return await asyncio.to_thread(commit, self, c, **options)
 
+    async def commit_changes(self, ref: str, make_config: Callable[[str | None], dict[str, Any]],
+                             mtime_clamp: int | None = None) -> Image:
+        """The container's changes as a layer on its image, with the config that
+        make_config(diffID) gives (a build step's), not racing a start or a removal."""
+        from ketch.engine.commit import commit_layer
+
+        c = self.containers.get(ref)
+        async with self._lock(c.id):
+            base = await asyncio.to_thread(self.images.get, c.record["Image"])
+            return await asyncio.to_thread(commit_layer, self, c, base, None, make_config,
+                                           mtime_clamp)
+
     def inspect(self, ref: str, size: bool = False) -> dict[str, Any]:
         c = self.containers.get(ref)
         record = {k: v for k, v in c.record.items() if k not in _PRIVATE}

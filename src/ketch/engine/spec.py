@@ -13,8 +13,8 @@ from typing import Any
 
 from ketch.engine.hostconfig import capabilities, no_new_privileges, resources, tmpfs_mounts
 from ketch.engine.mounts import parse_mount, spec_mounts
+from ketch.engine.users import read_db
 from ketch.errors import InvalidParameter
-from ketch.images.users import read_db
 
 DEFAULT_CAPS = [
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",

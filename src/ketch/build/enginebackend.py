@@ -1,0 +1,200 @@
+"""The engine as the builder's Backend (build/backend.py): each step's container is a real
+container of the engine (same runtime, same security profile, the build's network),
+committed as one layer and removed; configuration-only steps make an image without one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import os
+import secrets
+import shutil
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from ketch.build.backend import BaseImage, Commit, Output
+from ketch.engine.commit import image_config
+from ketch.errors import KetchError, NotFound
+from ketch.images.image import Image, now_rfc3339
+from ketch.util.tarball.write import TarWriter
+from ketch.util.threads import run_blocking
+
+if TYPE_CHECKING:
+    from ketch.engine.engine import Engine
+
+
+def rfc3339(epoch: int) -> str:
+    """SOURCE_DATE_EPOCH as the images' `created`."""
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _Container:
+    """A step's container (build.backend.BuildContainer)."""
+
+    def __init__(self, engine: Engine, cid: str, image: Image, epoch: int | None) -> None:
+        self.engine = engine
+        self.id = cid
+        self.image = image
+        self.epoch = epoch
+
+    async def root(self) -> str:
+        if not self.engine.snapshots.mounted(self.id):
+            await run_blocking(self.engine.snapshots.mount, self.id, self.image)
+        return self.engine.snapshots.path(self.id)
+
+    async def run(self, output: Output) -> int:
+        engine = self.engine
+        _, reader, writer = await engine.attach(self.id, stdin=False, stdout=True, stderr=True)
+        try:
+            await engine.start(self.id)
+            while True:  # the multiplexed stream: 8-byte headers (stream, size)
+                try:
+                    header = await reader.readexactly(8)
+                    data = await reader.readexactly(int.from_bytes(header[4:], "big"))
+                except asyncio.IncompleteReadError:
+                    break
+                await output(2 if header[0] == 2 else 1, data)
+        finally:
+            writer.close()
+        return await engine.wait(self.id)
+
+    async def commit(self, commit: Commit) -> str:
+        created = rfc3339(self.epoch) if self.epoch is not None else None
+
+        def make(diff_id: str | None) -> dict[str, Any]:
+            return _image_config(self.image, commit, diff_id, created)
+
+        return (await self.engine.commit_changes(self.id, make, self.epoch)).id
+
+
+class _Scratch:
+    """A step on an image with no layers (FROM scratch): nothing can run there, and its
+    files are made in a directory of their own, which becomes the first layer."""
+
+    def __init__(self, engine: Engine, image: Image | None, directory: str,
+                 epoch: int | None) -> None:
+        self.engine = engine
+        self.id = secrets.token_hex(32)
+        self.image = image
+        self.directory = directory
+        self.epoch = epoch
+
+    async def root(self) -> str:
+        return self.directory
+
+    async def run(self, output: Output) -> int:
+        raise KetchError('failed to create task for container: exec: "/bin/sh": stat '
+                         "/bin/sh: no such file or directory (the image has no files)")
+
+    async def commit(self, commit: Commit) -> str:
+        created = rfc3339(self.epoch) if self.epoch is not None else None
+
+        def make(diff_id: str | None) -> dict[str, Any]:
+            return _image_config(self.image, commit, diff_id, created)
+
+        def store() -> Image:
+            read_fd, write_fd = os.pipe()
+            failure: list[BaseException] = []
+
+            def produce() -> None:
+                try:
+                    with os.fdopen(write_fd, "wb", buffering=0) as out:
+                        writer = TarWriter(out.write, mtime_clamp=self.epoch)
+                        fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+                        try:
+                            writer.add_root(fd)
+                        finally:
+                            os.close(fd)
+                        writer.close()
+                except BaseException as e:
+                    failure.append(e)
+
+            writer_thread = threading.Thread(target=produce, name="build-scratch", daemon=True)
+            writer_thread.start()
+            try:
+                with os.fdopen(read_fd, "rb") as stream:
+                    return self.engine.images.commit_layer(stream, self.image, make)
+            finally:
+                writer_thread.join()
+                if failure and not isinstance(failure[0], BrokenPipeError):
+                    raise failure[0]
+
+        return (await run_blocking(store)).id
+
+
+def _image_config(base: Image | None, commit: Commit, diff_id: str | None,
+                  created: str | None) -> dict[str, Any]:
+    return image_config(base, None, commit.config, diff_id, "", commit.author,
+                        created_by=commit.created_by, created=created)
+
+
+class EngineBackend:
+    """The engine as the builder's Backend (ketch.build.backend)."""
+
+    def __init__(self, engine: Engine, *, host_config: dict[str, Any], remove: bool,
+                 epoch: int | None) -> None:
+        self.engine = engine
+        self.host_config = host_config
+        self.remove = remove
+        self.epoch = epoch
+
+    async def image(self, ref: str) -> BaseImage:
+        image = await run_blocking(self.engine.images.get, ref)
+        return BaseImage(image.id, image.container_config)
+
+    async def exists(self, image: str) -> bool:
+        try:
+            await run_blocking(self.engine.images.get, image)
+        except NotFound:
+            return False
+        return True
+
+    @asynccontextmanager
+    async def container(self, parent: str | None, run: dict[str, Any]
+                        ) -> AsyncIterator[_Container | _Scratch]:
+        engine = self.engine
+        image = await run_blocking(engine.images.get, parent) if parent else None
+        if image is None or not image.layers:  # FROM scratch: no container stands on it
+            directory = os.path.join(engine.data_root, "builder", "scratch",
+                                     secrets.token_hex(16))
+            os.makedirs(directory, mode=0o755)
+            try:
+                yield _Scratch(engine, image, directory, self.epoch)
+            finally:
+                await run_blocking(shutil.rmtree, directory, True)
+            return
+        body: dict[str, Any] = {
+            "Image": image.id, "AttachStdout": True, "AttachStderr": True,
+            "Cmd": run.get("Cmd") or ["/bin/sh"], "Entrypoint": run.get("Entrypoint"),
+            "Env": run.get("Env"), "User": run.get("User") or "",
+            "WorkingDir": run.get("WorkingDir") or "", "Labels": {},
+            "HostConfig": dict(self.host_config),
+        }
+        created = await engine.create(body, None)
+        ctr = _Container(engine, created["Id"], image, self.epoch)
+        try:
+            yield ctr
+        finally:
+            if self.remove:
+                try:
+                    await engine.remove(ctr.id, force=True, volumes=True)
+                except KetchError:
+                    pass
+
+    @asynccontextmanager
+    async def image_root(self, image: str) -> AsyncIterator[str]:
+        async with self.container(image, {}) as ctr:
+            yield await ctr.root()
+
+    async def new_image(self, parent: str | None, commit: Commit) -> str:
+        base = await run_blocking(self.engine.images.get, parent) if parent else None
+        created = rfc3339(self.epoch) if self.epoch is not None else now_rfc3339()
+        config = _image_config(base, commit, None, created)
+        return (await run_blocking(self.engine.images.create, config, None,
+                                   base.id if base else "")).id
+
+    async def tag(self, image: str, reference: str) -> None:
+        await run_blocking(self.engine.images.tag, image, reference)
