@@ -377,6 +377,11 @@ def _tar(*members: tuple[str, str, bytes]) -> bytes:
             if kind == "symlink":
                 info.type, info.linkname = tarfile.SYMTYPE, data.decode()
                 tar.addfile(info)
+            elif kind in ("fifo", "chr"):  # data: "major:minor" of a host device
+                info.type = tarfile.FIFOTYPE if kind == "fifo" else tarfile.CHRTYPE
+                if kind == "chr":
+                    info.devmajor, info.devminor = (int(n) for n in data.split(b":"))
+                tar.addfile(info)
             else:
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
@@ -399,6 +404,12 @@ def test_hostile_contexts_stay_inside(kd: Ketchd, tmp_path: Path) -> None:
          "invalid"),
         (_tar(("Dockerfile", "symlink", str(canary).encode())),
          "Cannot locate specified Dockerfile"),
+        # device nodes and FIFOs are not made in a context: the daemon never reads (or
+        # blocks on) a host device for a client
+        (_tar(("Dockerfile", "fifo", b"")), "Cannot locate specified Dockerfile"),
+        (_tar(("Dockerfile", "chr", b"1:3")), "Cannot locate specified Dockerfile"),
+        (_tar(("Dockerfile", "file", b"FROM busybox\nADD disk /x\n"), ("disk", "chr", b"1:8")),
+         "file not found in build context"),
     ]
     for i, (body, message) in enumerate(cases):
         query = f"dockerfile=../../../..{canary}" if i == 2 else "t=hostile"

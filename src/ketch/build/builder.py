@@ -14,6 +14,7 @@ import json
 import os
 import posixpath
 import re
+import stat
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -39,6 +40,7 @@ from ketch.util.tarball.write import TarWriter
 from ketch.util.threads import run_blocking
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
+MAX_DOCKERFILE = 8 << 20  # bytes; more is not a Dockerfile anybody wrote
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _CONFIG_ONLY = ("env", "label", "maintainer", "user", "expose", "volume", "stopsignal",
                 "cmd", "entrypoint", "shell", "healthcheck", "onbuild")
@@ -90,13 +92,19 @@ def read_dockerfile(context: str, name: str) -> Dockerfile:
     root = open_root(context)
     try:
         try:
-            fd = open_in(root, posixpath.normpath("/" + name), os.O_RDONLY)
+            fd = open_in(root, posixpath.normpath("/" + name), os.O_RDONLY | os.O_NONBLOCK)
         except OSError:
             raise NotFound(f"Cannot locate specified Dockerfile: {name}") from None
     finally:
         os.close(root)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise InvalidParameter(f"the Dockerfile ({name}) is not a regular file")
     with os.fdopen(fd, "rb") as f:
-        data = f.read(8 << 20)
+        data = f.read(MAX_DOCKERFILE + 1)
+    if len(data) > MAX_DOCKERFILE:
+        raise InvalidParameter(f"the Dockerfile ({name}) is larger than "
+                               f"{MAX_DOCKERFILE >> 20} MiB")
     if not data:
         raise InvalidParameter(f"the Dockerfile ({name}) cannot be empty")
     try:
@@ -480,7 +488,7 @@ def _copy_files(source_root: str, found: list[sources.Source], rootfs: str, dest
             for entry in archives:
                 target = sources.make_directory(dst_fd, dest if dest.endswith("/")
                                                 else directory + "/" + entry.name, (0, 0))
-                reader = open_in(src_fd, entry.source, os.O_RDONLY)
+                reader = open_in(src_fd, entry.source, os.O_RDONLY | os.O_NONBLOCK)
                 with os.fdopen(reader, "rb") as stream:
                     apply_to(stream, target, None, Options(whiteouts=False, diff_id=False))
         if not entries:
@@ -524,8 +532,11 @@ def _stream_copy(src_fd: int, entries: list[sources.Entry], target_fd: int,
 def _is_archive(root_fd: int, path: str) -> bool:
     """ADD's test: a tar, maybe compressed (by magic bytes, then a tar header)."""
     try:
-        fd = open_in(root_fd, path, os.O_RDONLY)
+        fd = open_in(root_fd, path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
+        return False
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
         return False
     with os.fdopen(fd, "rb") as f:
         head = f.read(265)

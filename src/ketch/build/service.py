@@ -40,7 +40,7 @@ def receive_context(directory: str, body: BinaryIO, limits: Any) -> None:
     if compression(head) or (len(head) >= 262 and head[257:262] == b"ustar") or not head:
         if head:
             apply_to(stream, open_root(directory), limits,  # type: ignore[arg-type]
-                     Options(whiteouts=False, diff_id=False, end_at_eof=True))
+                     Options(whiteouts=False, diff_id=False, end_at_eof=True, nodes=False))
         return
     with open(os.path.join(directory, "Dockerfile"), "wb") as f:
         shutil.copyfileobj(stream, f)

@@ -244,6 +244,9 @@ class Options:
     # the stream may end right after a member's content, with no padding and no end
     # blocks, as Go's reader allows and the docker CLI's build contexts sometimes do
     end_at_eof: bool = False
+    # device nodes and FIFOs are made (not in a build context: the daemon reads its files,
+    # and a node there would let a client have it read a host device or block on a FIFO)
+    nodes: bool = True
 
 
 def apply_layer(stream: BinaryIO, dest: str, limits: Limits | None = None,
@@ -555,6 +558,8 @@ class _Applier:
         elif member.islnk():
             self._hardlink(parent_fd, parts, member)
         elif member.ischr() or member.isblk() or member.isfifo():
+            if not self.options.nodes:
+                return
             if not member.isfifo() and not self.privileged:
                 return  # device nodes need CAP_MKNOD; skipped like a rootless Docker does
             kind = stat.S_IFIFO if member.isfifo() else (
