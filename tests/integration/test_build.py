@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
-import docker
 import pytest
 
 from support.daemon import Ketchd, api, ok, running_ketchd
@@ -324,23 +323,6 @@ RUN echo never > /never
 
 
 # -- clients and contexts ------------------------------------------------------------------------
-
-
-def test_docker_py_build(kd: Ketchd, tmp_path: Path) -> None:
-    ctx = context(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nARG V\nRUN echo $V > /v\n"})
-    client = docker.DockerClient(base_url=kd.host)
-    try:
-        image, logs = client.images.build(path=str(ctx), tag="pybuild:1",
-                                          buildargs={"V": "py"}, rm=True)
-        assert image.tags == ["pybuild:1"]
-        assert any("Successfully built" in str(line.get("stream", "")) for line in logs)
-        assert run_out(kd, "pybuild:1", "cat", "/v") == "py\n"
-        (ctx / "Dockerfile").write_text("FROM busybox\nRUN exit 7\n")
-        with pytest.raises(docker.errors.BuildError) as failed:
-            client.images.build(path=str(ctx))
-        assert "returned a non-zero code: 7" in str(failed.value)
-    finally:
-        client.close()
 
 
 def test_contexts_from_stdin(kd: Ketchd, tmp_path: Path) -> None:

@@ -48,6 +48,36 @@ def _json_map(request: web.Request, name: str, nullable: bool) -> dict[str, Any]
     return value
 
 
+def _json_list(request: web.Request, name: str) -> list[str]:
+    raw = request.query.get(name)
+    if not raw:
+        return []
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise InvalidParameter(f"invalid {name}: {raw}") from None
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidParameter(f"invalid {name}: must be a list of strings")
+    return value
+
+
+def _check_platform(text: str) -> None:
+    """os[/arch[/variant]]: only this machine's (there is no emulation)."""
+    if not text:
+        return
+    from ketch.images.store import host_architecture
+
+    parts = text.lower().split("/")
+    if parts[0] != "linux" or len(parts) > 3:
+        raise InvalidParameter(f'"{text}": unknown operating system or architecture: '
+                               "invalid argument")
+    if len(parts) > 1 and parts[1] != host_architecture():
+        raise InvalidParameter(f"invalid platform {text}: only "
+                               f"linux/{host_architecture()} images can be built here")
+
+
 def _options(request: web.Request) -> tuple[Any, dict[str, Any], bool]:
     from ketch.build.builder import BuildOptions
     from ketch.images.reference import normalize
@@ -68,7 +98,8 @@ def _options(request: web.Request) -> tuple[Any, dict[str, Any], bool]:
         build_args=_json_map(request, "buildargs", nullable=True),
         target=query.get("target", ""), no_cache=query_bool(request, "nocache"),
         labels=_json_map(request, "labels", nullable=False),
-        quiet=query_bool(request, "q"))
+        quiet=query_bool(request, "q"), cache_from=_json_list(request, "cachefrom"))
+    _check_platform(query.get("platform", ""))
     options.source_date_epoch  # noqa: B018  # an invalid SOURCE_DATE_EPOCH fails here
     remove = query_bool(request, "rm") if "rm" in query else True
     # what the step containers get (--network, --add-host, --shm-size)
@@ -105,7 +136,7 @@ async def build(request: web.Request) -> web.StreamResponse:
         if not response.prepared:
             raise  # a bad context or Dockerfile: an error status, as Docker answers
         detail: dict[str, Any] = {"message": str(e)}
-        if isinstance(e, BuildFailed) and e.code != 1:
+        if isinstance(e, BuildFailed) and e.code is not None:
             detail["code"] = e.code
         try:
             await emit({"errorDetail": detail, "error": str(e)})

@@ -69,5 +69,9 @@ class Backend(Protocol):
     async def exists(self, image: str) -> bool:
         ...
 
+    async def lineage(self, refs: list[str]) -> set[str]:
+        """The IDs of these images (those that exist) and of all their local parents."""
+        ...
+
     async def tag(self, image: str, reference: str) -> None:
         ...

@@ -49,9 +49,9 @@ _HEREDOC_ONLY = re.compile(r"<<-?\s*(['\"]?)[a-zA-Z_][a-zA-Z0-9_.-]*\1")
 
 
 class BuildFailed(KetchError):
-    """A step failed; `code` is what the docker CLI exits with (a RUN's exit code)."""
+    """A step failed; `code`, for a RUN, is its exit code (the docker CLI exits with it)."""
 
-    def __init__(self, message: str, code: int = 1) -> None:
+    def __init__(self, message: str, code: int | None = None) -> None:
         super().__init__(message)
         self.code = code
 
@@ -65,6 +65,7 @@ class BuildOptions:
     no_cache: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     quiet: bool = False
+    cache_from: list[str] = field(default_factory=list)  # the only cache sources, if any
 
     @property
     def source_date_epoch(self) -> int | None:
@@ -126,6 +127,7 @@ class Builder:
         self.total = 0
         self.plan: Plan | None = None
         self.built: dict[int, str | None] = {}  # stage index -> its image
+        self.cache_sources: set[str] | None = None  # --cache-from's images and parents
         self.escape = "\\"
 
     async def say(self, text: str) -> None:
@@ -136,6 +138,8 @@ class Builder:
 
     async def build(self, df: Dockerfile) -> str:
         self.escape = df.escape
+        if self.options.cache_from:
+            self.cache_sources = await self.backend.lineage(self.options.cache_from)
         self.plan = plan(df, self.options.build_args)
         last = self.plan.target(self.options.target)
         stages = self.plan.stages[: last + 1]
@@ -229,6 +233,8 @@ class Builder:
         if self.options.no_cache:
             return key, None
         found = self.cache.get(key)
+        if found and self.cache_sources is not None and found not in self.cache_sources:
+            found = None  # --cache-from: only those images' steps are reused
         if found and await self.backend.exists(found):
             await self.say(" ---> Using cache\n")
             return key, found

@@ -145,6 +145,24 @@ class EngineBackend:
         image = await run_blocking(self.engine.images.get, ref)
         return BaseImage(image.id, image.container_config)
 
+    async def lineage(self, refs: list[str]) -> set[str]:
+        def walk() -> set[str]:
+            found: set[str] = set()
+            for ref in refs:
+                try:
+                    image: Image | None = self.engine.images.get(ref)
+                except KetchError:
+                    continue
+                while image is not None and image.id not in found:
+                    found.add(image.id)
+                    try:
+                        image = self.engine.images.get(image.parent) if image.parent else None
+                    except KetchError:
+                        image = None
+            return found
+
+        return await run_blocking(walk)
+
     async def exists(self, image: str) -> bool:
         try:
             await run_blocking(self.engine.images.get, image)
