@@ -8,10 +8,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import socketserver
 import subprocess
 import tarfile
 import threading
+import time
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
@@ -450,3 +452,26 @@ def test_from_scratch(kd: Ketchd, tmp_path: Path) -> None:
     (ctx / "Dockerfile").write_text("FROM scratch\nRUN true\n")
     failed = ketch(kd, "build", ".", cwd=ctx)
     assert failed.returncode == 1 and "no such file or directory" in failed.stderr
+
+
+def test_a_client_that_leaves_stops_the_build(kd: Ketchd, tmp_path: Path) -> None:
+    ctx = context(tmp_path / "ctx", {
+        "Dockerfile": "FROM busybox\nRUN echo started; sleep 60; echo never\n"})
+    proc = subprocess.Popen(["ketch", "build", "--no-cache", "."], cwd=ctx, env=kd.env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # wait for the RUN step to be under way
+            if line.startswith("started"):
+                break
+        assert listing(kd)[0], "the step's container should be there while it runs"
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    deadline = time.monotonic() + 10
+    while listing(kd)[0]:  # the daemon cancels the build: the RUN's container goes
+        assert time.monotonic() < deadline, "the build went on without its client"
+        time.sleep(0.2)

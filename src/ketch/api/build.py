@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, BinaryIO, cast
 
 from aiohttp import web
@@ -21,6 +21,7 @@ from ketch.api.routing import Handler, RequestBody, json_response, query_bool, v
 from ketch.errors import InvalidParameter, KetchError
 
 routes = web.RouteTableDef()
+CLIENT_POLL = 0.5  # seconds between looks at whether the client is still there
 
 
 def _route(method: str, path: str) -> Callable[[Handler], Handler]:
@@ -130,8 +131,9 @@ async def build(request: web.Request) -> web.StreamResponse:
 
     body = cast(BinaryIO, RequestBody(request, asyncio.get_running_loop()))
     try:
-        await run_build(_engine(request), body, options, host_config=host_config,
-                        remove=remove, emit=emit)
+        await _until_client_leaves(request, run_build(
+            _engine(request), body, options, host_config=host_config, remove=remove,
+            emit=emit))
     except KetchError as e:
         if not response.prepared:
             raise  # a bad context or Dockerfile: an error status, as Docker answers
@@ -152,6 +154,23 @@ async def build(request: web.Request) -> web.StreamResponse:
                     "error": f"internal error: {e}"})
     await response.write_eof()
     return response
+
+
+async def _until_client_leaves(request: web.Request, work: Coroutine[Any, Any, str]) -> None:
+    """Run work; if the client goes away first (a ^C of `docker build`), cancel it, so
+    that a RUN step stops and its container goes, as Docker's build does."""
+    task = asyncio.ensure_future(work)
+    try:
+        while not task.done():
+            await asyncio.wait([task], timeout=CLIENT_POLL)
+            transport = request.transport
+            if not task.done() and (transport is None or transport.is_closing()):
+                raise ConnectionResetError("the client went away")
+        task.result()
+    finally:
+        if not task.done():  # the client left, or the daemon is stopping
+            task.cancel()
+            await asyncio.wait([task])
 
 
 @_route("POST", "/build/prune")
