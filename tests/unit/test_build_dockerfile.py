@@ -132,3 +132,8 @@ def test_expansion() -> None:
     assert expand_words("80/tcp $SP '8 0'", env) == ["80/tcp", "x", "y", "8 0"]
     assert expand_words("a \"\" b", env) == ["a", "", "b"]
     assert expand("`$A", env, escape="`") == "$A"
+
+
+def test_deeply_nested_json_is_the_shell_form() -> None:
+    df = parse("FROM busybox\nRUN [" + "[" * 100000 + "]" * 100000 + "]\n")
+    assert not df.instructions[1].json

@@ -286,7 +286,7 @@ def _json_list(text: str) -> list[str] | None:
         return None
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not a flat list of strings: the shell form
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         return None

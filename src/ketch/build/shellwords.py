@@ -15,6 +15,7 @@ from ketch.errors import InvalidParameter
 
 _NAME_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 _NAME = _NAME_START | frozenset("0123456789")
+MAX_NESTING = 100  # ${A:-${B:-...}} levels
 
 
 class _Lexer:
@@ -25,6 +26,7 @@ class _Lexer:
         self.env = env
         self.escape = escape
         self.split = split  # words split on unquoted whitespace (else one word)
+        self.depth = 0  # ${...} nesting: bounded, the text is the client's
 
     def peek(self) -> str:
         return self.text[self.pos] if self.pos < len(self.text) else ""
@@ -118,6 +120,16 @@ class _Lexer:
         return "$"  # not a variable: a literal dollar
 
     def _braced(self) -> str:
+        self.depth += 1
+        try:
+            if self.depth > MAX_NESTING:
+                raise InvalidParameter(f"failed to process \"{self.text[:80]}...\": "
+                                       "substitutions nested too deeply")
+            return self._braced_body()
+        finally:
+            self.depth -= 1
+
+    def _braced_body(self) -> str:
         start = self.pos
         while self.peek() and self.peek() in _NAME:
             self.next()
