@@ -475,3 +475,16 @@ def test_a_client_that_leaves_stops_the_build(kd: Ketchd, tmp_path: Path) -> Non
     while listing(kd)[0]:  # the daemon cancels the build: the RUN's container goes
         assert time.monotonic() < deadline, "the build went on without its client"
         time.sleep(0.2)
+
+
+def test_rm_false_keeps_the_step_containers(kd: Ketchd, tmp_path: Path) -> None:
+    ctx = context(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN echo kept > /k\n"})
+    before = set(listing(kd)[0])
+    proc = ketch(kd, "build", "--rm=false", "--no-cache", "-t", "kept", ".", cwd=ctx)
+    assert proc.returncode == 0, proc.stderr
+    assert "Removed intermediate container" not in proc.stdout
+    kept = set(listing(kd)[0]) - before
+    assert len(kept) == 1
+    ok(docker_cli(kd, "rm", *kept))
+    proc = ketch(kd, "build", "--force-rm", "--no-cache", "-t", "kept", ".", cwd=ctx)
+    assert proc.returncode == 0 and set(listing(kd)[0]) == before

@@ -79,7 +79,7 @@ def _check_platform(text: str) -> None:
                                f"linux/{host_architecture()} images can be built here")
 
 
-def _options(request: web.Request) -> tuple[Any, dict[str, Any], bool]:
+def _options(request: web.Request) -> tuple[Any, dict[str, Any]]:
     from ketch.build.builder import BuildOptions
     from ketch.images.reference import normalize
 
@@ -113,7 +113,8 @@ def _options(request: web.Request) -> tuple[Any, dict[str, Any], bool]:
             host_config["ShmSize"] = int(query["shmsize"])
         except ValueError:
             raise InvalidParameter(f"invalid shmsize: {query['shmsize']}") from None
-    return options, host_config, remove or query_bool(request, "forcerm")
+    options.remove = remove or query_bool(request, "forcerm")
+    return options, host_config
 
 
 @_route("POST", "/build")
@@ -121,7 +122,7 @@ async def build(request: web.Request) -> web.StreamResponse:
     from ketch.build.builder import BuildFailed
     from ketch.build.service import build as run_build
 
-    options, host_config, remove = _options(request)
+    options, host_config = _options(request)
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
 
     async def emit(message: dict[str, Any]) -> None:
@@ -132,8 +133,7 @@ async def build(request: web.Request) -> web.StreamResponse:
     body = cast(BinaryIO, RequestBody(request, asyncio.get_running_loop()))
     try:
         await _until_client_leaves(request, run_build(
-            _engine(request), body, options, host_config=host_config, remove=remove,
-            emit=emit))
+            _engine(request), body, options, host_config=host_config, emit=emit))
     except KetchError as e:
         if not response.prepared:
             raise  # a bad context or Dockerfile: an error status, as Docker answers

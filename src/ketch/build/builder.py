@@ -66,6 +66,7 @@ class BuildOptions:
     labels: dict[str, str] = field(default_factory=dict)
     quiet: bool = False
     cache_from: list[str] = field(default_factory=list)  # the only cache sources, if any
+    remove: bool = True  # step containers removed (--rm, --force-rm), else kept
 
     @property
     def source_date_epoch(self) -> int | None:
@@ -315,7 +316,8 @@ class Builder:
                     raise BuildFailed(f"The command '{' '.join(argv)}' returned a non-zero "
                                       f"code: {code}", code)
                 image = await ctr.commit(self._commit(current, created_by))
-            await self.say(f" ---> Removed intermediate container {ctr.id[:12]}\n")
+            if self.options.remove:
+                await self.say(f" ---> Removed intermediate container {ctr.id[:12]}\n")
         await self._done(current, key, image)
 
     async def _relay(self, stream: int, data: bytes) -> None:

@@ -47,7 +47,7 @@ def receive_context(directory: str, body: BinaryIO, limits: Any) -> None:
 
 
 async def build(engine: Engine, body: BinaryIO, options: BuildOptions, *,
-                host_config: dict[str, Any], remove: bool, emit: Emit) -> str:
+                host_config: dict[str, Any], emit: Emit) -> str:
     """Receive the context from body (a blocking reader), build, tag; returns the image
     ID. The context directory is gone afterwards, whatever happens."""
     top = os.path.join(engine.data_root, "builder")
@@ -57,7 +57,7 @@ async def build(engine: Engine, body: BinaryIO, options: BuildOptions, *,
         await run_blocking(receive_context, directory, body, engine.images.limits)
         dockerfile = await run_blocking(read_dockerfile, directory, options.dockerfile)
         await run_blocking(_drop_ignored, directory, options.dockerfile)
-        backend = EngineBackend(engine, host_config=host_config, remove=remove,
+        backend = EngineBackend(engine, host_config=host_config, remove=options.remove,
                                 epoch=options.source_date_epoch)
         builder = Builder(backend, directory, options, BuildCache(top), emit)
         return await builder.build(dockerfile)
