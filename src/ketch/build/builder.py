@@ -16,11 +16,10 @@ import posixpath
 import re
 import stat
 import tempfile
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from ketch.build import sources
 from ketch.build.backend import Backend, BaseImage, Commit
@@ -37,7 +36,7 @@ from ketch.images.rootfs import open_in, open_root
 from ketch.util.tarball.compression import compression
 from ketch.util.tarball.extract import Options, apply_to
 from ketch.util.tarball.write import TarWriter
-from ketch.util.threads import run_blocking
+from ketch.util.threads import piped, run_blocking
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 MAX_DOCKERFILE = 8 << 20  # bytes; more is not a Dockerfile anybody wrote
@@ -513,28 +512,16 @@ def _stream_copy(src_fd: int, entries: list[sources.Entry], target_fd: int,
                  directory: str) -> None:
     """Sources to target as a tar through a pipe: the extraction rules (nothing written
     through a symlink, nothing outside the target) are the layer extractor's."""
-    read_fd, write_fd = os.pipe()
-    failure: list[BaseException] = []
+    def produce(write: Callable[[bytes], object]) -> None:
+        writer = TarWriter(write, owner=owner, mode=chmod, mtime_clamp=epoch)
+        sources.write(src_fd, entries, writer)
+        writer.close()
 
-    def produce() -> None:
-        try:
-            with os.fdopen(write_fd, "wb", buffering=0) as out:
-                writer = TarWriter(out.write, owner=owner, mode=chmod, mtime_clamp=epoch)
-                sources.write(src_fd, entries, writer)
-                writer.close()
-        except BaseException as e:
-            failure.append(e)
+    def consume(stream: BinaryIO, finished: Callable[[], None]) -> None:
+        apply_to(stream, target_fd, None,
+                 Options(whiteouts=False, diff_id=False, cp_dest=directory))
 
-    thread = threading.Thread(target=produce, name="build-copy", daemon=True)
-    thread.start()
-    try:
-        with os.fdopen(read_fd, "rb") as stream:
-            apply_to(stream, target_fd, None,
-                     Options(whiteouts=False, diff_id=False, cp_dest=directory))
-    finally:
-        thread.join()
-    if failure and not isinstance(failure[0], BrokenPipeError):
-        raise failure[0]
+    piped(produce, consume, "build-copy")
 
 
 def _is_archive(root_fd: int, path: str) -> bool:

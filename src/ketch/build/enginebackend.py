@@ -10,17 +10,16 @@ import datetime
 import os
 import secrets
 import shutil
-import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ketch.build.backend import BaseImage, Commit, Output
 from ketch.engine.commit import image_config
 from ketch.errors import KetchError, NotFound
 from ketch.images.image import Image, now_rfc3339
 from ketch.util.tarball.write import TarWriter
-from ketch.util.threads import run_blocking
+from ketch.util.threads import piped, run_blocking
 
 if TYPE_CHECKING:
     from ketch.engine.engine import Engine
@@ -95,34 +94,23 @@ class _Scratch:
         def make(diff_id: str | None) -> dict[str, Any]:
             return _image_config(self.image, commit, diff_id, created)
 
-        def store() -> Image:
-            read_fd, write_fd = os.pipe()
-            failure: list[BaseException] = []
-
-            def produce() -> None:
-                try:
-                    with os.fdopen(write_fd, "wb", buffering=0) as out:
-                        writer = TarWriter(out.write, mtime_clamp=self.epoch)
-                        fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
-                        try:
-                            writer.add_root(fd)
-                        finally:
-                            os.close(fd)
-                        writer.close()
-                except BaseException as e:
-                    failure.append(e)
-
-            writer_thread = threading.Thread(target=produce, name="build-scratch", daemon=True)
-            writer_thread.start()
+        def produce(write: Callable[[bytes], object]) -> None:
+            writer = TarWriter(write, mtime_clamp=self.epoch)
+            fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
             try:
-                with os.fdopen(read_fd, "rb") as stream:
-                    return self.engine.images.commit_layer(stream, self.image, make)
+                writer.add_root(fd)
             finally:
-                writer_thread.join()
-                if failure and not isinstance(failure[0], BrokenPipeError):
-                    raise failure[0]
+                os.close(fd)
+            writer.close()
 
-        return (await run_blocking(store)).id
+        def consume(stream: BinaryIO, finished: Callable[[], None]) -> Image:
+            def build(diff_id: str | None) -> dict[str, Any]:
+                finished()
+                return make(diff_id)
+
+            return self.engine.images.commit_layer(stream, self.image, build)
+
+        return (await run_blocking(piped, produce, consume, "build-scratch")).id
 
 
 def _image_config(base: Image | None, commit: Commit, diff_id: str | None,

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import copy
 import os
-import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ketch import __version__
 from ketch.engine.containers import Container
-from ketch.errors import Conflict, KetchError
+from ketch.errors import Conflict
 from ketch.images.changes import apply_changes, validate_config
 from ketch.images.image import Image, now_rfc3339
 from ketch.images.reference import normalize
 from ketch.images.store import host_architecture
+from ketch.util.threads import piped
 
 if TYPE_CHECKING:
     from ketch.engine.engine import Engine
@@ -114,34 +114,15 @@ def commit_layer(engine: Engine, c: Container, base: Image, reference: str | Non
                  mtime_clamp: int | None = None) -> Image:
     """The container's changes as a layer on base, with the config make_config(diffID)
     gives (diffID None: no changes, no layer)."""
-    read_fd, write_fd = os.pipe()
-    failure: list[BaseException] = []
+    def consume(stream: BinaryIO, finished: Callable[[], None]) -> Image:
+        def build(diff_id: str | None) -> dict[str, Any]:
+            finished()  # a stream cut by a failure may still look like a whole tar
+            return make_config(diff_id)
 
-    def produce() -> None:
-        try:
-            with os.fdopen(write_fd, "wb", buffering=0) as out:
-                engine.snapshots.diff_tar(c.id, out.write, mtime_clamp)
-        except BaseException as e:  # the reader sees a cut stream; this says why
-            failure.append(e)
+        return engine.images.commit_layer(stream, base, build, reference)
 
-    def build(diff_id: str | None) -> dict[str, Any]:
-        writer.join()  # a stream cut by a failure may still look like a whole tar
-        if failure:
-            raise failure[0]
-        return make_config(diff_id)
-
-    writer = threading.Thread(target=produce, name=f"commit-{c.id[:12]}", daemon=True)
-    writer.start()
-    try:
-        with os.fdopen(read_fd, "rb") as stream:
-            return engine.images.commit_layer(stream, base, build, reference)
-    except KetchError:
-        writer.join()
-        if failure and not isinstance(failure[0], BrokenPipeError):
-            raise failure[0] from None  # why the stream was cut; a broken pipe is our doing
-        raise
-    finally:
-        writer.join()
+    return piped(lambda write: engine.snapshots.diff_tar(c.id, write, mtime_clamp), consume,
+                 f"commit-{c.id[:12]}")
 
 
 def _runtime(engine: Engine) -> Any:
