@@ -110,7 +110,8 @@ class _Scratch:
 
             return self.engine.images.commit_layer(stream, self.image, build)
 
-        return (await run_blocking(piped, produce, consume, "build-scratch")).id
+        image: Image = await run_blocking(piped, produce, consume, "build-scratch")
+        return image.id
 
 
 def _image_config(base: Image | None, commit: Commit, diff_id: str | None,
