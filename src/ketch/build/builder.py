@@ -19,9 +19,9 @@ import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any
 
-from ketch.build import sources
+from ketch.build import copying, sources
 from ketch.build.backend import Backend, BaseImage, Commit
 from ketch.build.cache import BuildCache, step_key
 from ketch.build.dockerfile import Dockerfile, Heredoc, Instruction, parse
@@ -29,14 +29,10 @@ from ketch.build.fetch import fetch_url
 from ketch.build.instructions import StageState, apply
 from ketch.build.shellwords import expand, expand_heredoc
 from ketch.build.stages import PREDEFINED_ARGS, Plan, Stage, plan
-from ketch.engine.users import identity
 from ketch.errors import InvalidParameter, KetchError, NotFound
 from ketch.images.reference import normalize
 from ketch.images.rootfs import open_in, open_root
-from ketch.util.tarball.compression import compression
-from ketch.util.tarball.extract import Options, apply_to
-from ketch.util.tarball.write import TarWriter
-from ketch.util.threads import piped, run_blocking
+from ketch.util.threads import run_blocking
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 MAX_DOCKERFILE = 8 << 20  # bytes; more is not a Dockerfile anybody wrote
@@ -82,7 +78,6 @@ class _Stage:
     """A stage while it is built: its current image and configuration."""
     image: str | None
     state: StageState
-    shell_text: str = "/bin/sh -c"
 
     def shell(self) -> str:
         return " ".join(self.state.shell())
@@ -335,7 +330,7 @@ class Builder:
         if image is None:
             path = current.state.config["WorkingDir"]
             async with self.backend.container(current.image, {}) as ctr:
-                await run_blocking(_mkdir_in, await ctr.root(), path, (0, 0))
+                await run_blocking(copying.mkdir_in, await ctr.root(), path, (0, 0))
                 image = await ctr.commit(self._commit(current, created_by))
         await self._done(current, key, image)
 
@@ -364,13 +359,15 @@ class Builder:
             else ""
         if from_ref and is_add:
             raise inst.error("ADD --from is not supported: use COPY --from")
-        with tempfile.TemporaryDirectory(prefix="ketch-build-") as scratch:
+        # fetched files and heredocs go beside the context, under the data root
+        with tempfile.TemporaryDirectory(prefix="copy-",
+                                         dir=os.path.dirname(self.context)) as scratch:
             async with self._source_root(from_ref, scratch) as (root, what, from_id):
                 found, names = await self._sources(inst, words[:-1], root, scratch, what,
                                                    is_add, env)
                 if names:  # fetched or heredoc files: they are in the scratch directory
                     root = scratch
-                digest = await run_blocking(_checksum, root, found)
+                digest = await run_blocking(copying.checksum, root, found)
                 kind = "ADD" if is_add else "COPY"
                 created_by = f"{current.shell()} #(nop) {kind} {digest} in {dest} "
                 description = ["copy", created_by, chown, chmod, from_id, state.config]
@@ -412,7 +409,7 @@ class Builder:
             name = word.lstrip("<-") if word.startswith("<<") else ""
             if name and name in heredocs:
                 target = os.path.join(scratch, "heredoc", name)
-                await run_blocking(_write_file, target,
+                await run_blocking(copying.write_file, target,
                                    _heredoc_text(heredocs[name], env))
                 found.append(sources.Source("/" + name, "/heredoc/" + name, False))
                 made = True
@@ -423,7 +420,10 @@ class Builder:
                                             "/url/" + os.path.basename(path), False))
                 made = True
                 continue
-            found += await run_blocking(_find, root, word, what, inst.cmd.upper())
+            try:
+                found += await run_blocking(copying.find, root, word, what)
+            except (NotFound, InvalidParameter) as e:
+                raise BuildFailed(f"{inst.cmd.upper()} failed: {e}") from None
         if made and found and any(not s.resolved.startswith(("/heredoc/", "/url/"))
                                   for s in found):
             raise inst.error("heredoc and URL sources cannot be mixed with local files")
@@ -433,8 +433,8 @@ class Builder:
                          dest: str, chown: str, chmod: int | None, extract: bool,
                          created_by: str) -> str:
         async with self.backend.container(current.image, {}) as ctr:
-            await run_blocking(_copy_files, root, found, await ctr.root(), dest, chown, chmod,
-                               extract, self.epoch)
+            await run_blocking(copying.copy_files, root, found, await ctr.root(), dest, chown,
+                               chmod, extract, self.epoch)
             return await ctr.commit(self._commit(current, created_by))
 
 
@@ -446,98 +446,6 @@ def _heredoc_text(doc: Heredoc, env: dict[str, str]) -> str:
     if doc.chomp:
         text = "\n".join(line.lstrip("\t") for line in text.split("\n"))
     return expand_heredoc(text, env) if doc.expand else text
-
-
-def _write_file(path: str, text: str) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-
-
-def _find(root: str, word: str, what: str, kind: str) -> list[sources.Source]:
-    fd = open_root(root)
-    try:
-        return sources.find(fd, word, what)
-    except (NotFound, InvalidParameter) as e:
-        raise BuildFailed(f"{kind} failed: {e}") from None
-    finally:
-        os.close(fd)
-
-
-def _checksum(root: str, found: list[sources.Source]) -> str:
-    fd = open_root(root)
-    try:
-        return sources.checksum(fd, found)
-    finally:
-        os.close(fd)
-
-
-def _mkdir_in(rootfs: str, path: str, owner: tuple[int, int]) -> None:
-    root = open_root(rootfs)
-    try:
-        os.close(sources.make_directory(root, path, owner))
-    finally:
-        os.close(root)
-
-
-def _copy_files(source_root: str, found: list[sources.Source], rootfs: str, dest: str,
-                chown: str, chmod: int | None, extract: bool, epoch: int | None) -> None:
-    src_fd = open_root(source_root)
-    dst_fd = open_root(rootfs)
-    try:
-        owner = identity(rootfs, chown) if chown else None
-        owner = owner or (0, 0)
-        directory, entries = sources.plan(found, dest,
-                                          lambda p: sources.is_directory(dst_fd, p))
-        if extract:  # ADD: a local archive is unpacked; anything else is copied
-            archives = [e for e in entries if not e.is_dir and _is_archive(src_fd, e.source)]
-            entries = [e for e in entries if e not in archives]
-            for entry in archives:
-                target = sources.make_directory(dst_fd, dest if dest.endswith("/")
-                                                else directory + "/" + entry.name, (0, 0))
-                reader = open_in(src_fd, entry.source, os.O_RDONLY | os.O_NONBLOCK)
-                with os.fdopen(reader, "rb") as stream:
-                    apply_to(stream, target, None, Options(whiteouts=False, diff_id=False))
-        if not entries:
-            return
-        target_fd = sources.make_directory(dst_fd, directory, owner)
-        _stream_copy(src_fd, entries, target_fd, owner, chmod, epoch, directory)
-    finally:
-        os.close(src_fd)
-        os.close(dst_fd)
-
-
-def _stream_copy(src_fd: int, entries: list[sources.Entry], target_fd: int,
-                 owner: tuple[int, int], chmod: int | None, epoch: int | None,
-                 directory: str) -> None:
-    """Sources to target as a tar through a pipe: the extraction rules (nothing written
-    through a symlink, nothing outside the target) are the layer extractor's."""
-    def produce(write: Callable[[bytes], object]) -> None:
-        writer = TarWriter(write, owner=owner, mode=chmod, mtime_clamp=epoch)
-        sources.write(src_fd, entries, writer)
-        writer.close()
-
-    def consume(stream: BinaryIO, finished: Callable[[], None]) -> None:
-        apply_to(stream, target_fd, None,
-                 Options(whiteouts=False, diff_id=False, cp_dest=directory))
-
-    piped(produce, consume, "build-copy")
-
-
-def _is_archive(root_fd: int, path: str) -> bool:
-    """ADD's test: a tar, maybe compressed (by magic bytes, then a tar header)."""
-    try:
-        fd = open_in(root_fd, path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError:
-        return False
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        return False
-    with os.fdopen(fd, "rb") as f:
-        head = f.read(265)
-    # compressed, or an uncompressed tar (its header's "ustar" magic at offset 257)
-    return bool(compression(head)) or head[257:262] == b"ustar"
-
 
 
 def _chmod(inst: Instruction, text: str) -> int:
