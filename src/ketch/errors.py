@@ -54,3 +54,9 @@ class HostError(KetchError):
     """The kernel or the host refused something the request needed."""
 
     status = 500
+
+
+class Unauthorized(KetchError):
+    """A registry refused the credentials (or asked for some)."""
+
+    status = 401

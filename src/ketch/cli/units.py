@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-from ketch.util.humanize import human_duration
+from ketch.util.humanize import human_duration, human_size
 
 __all__ = ["ellipsis", "go_quote", "human_duration", "human_size"]
-
-
-_DECIMAL = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
-
-
-def human_size(size: float, precision: int = 3) -> str:
-    """go-units HumanSizeWithPrecision: decimal units, `%.3g`."""
-    i = 0
-    while size >= 1000.0 and i < len(_DECIMAL) - 1:
-        size /= 1000.0
-        i += 1
-    return f"{size:.{precision}g}{_DECIMAL[i]}"
 
 
 def go_quote(text: str) -> str:

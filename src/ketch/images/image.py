@@ -55,6 +55,7 @@ class Image:
     id: str  # "sha256:<hex>" of the config bytes
     config: dict[str, Any]  # the full image config JSON
     repo_tags: list[str] = field(default_factory=list)  # ["busybox:latest"]
+    repo_digests: list[str] = field(default_factory=list)  # ["busybox@sha256:..."]
     size: int = 0  # bytes in its layers
     layers: list[str] = field(default_factory=list)  # layer diff dirs, lowest first
     chain_ids: list[str] = field(default_factory=list)  # lowest first
@@ -88,7 +89,7 @@ class Image:
         result: dict[str, Any] = {
             "Id": self.id,
             "RepoTags": list(self.repo_tags),
-            "RepoDigests": [],
+            "RepoDigests": list(self.repo_digests),
             "Parent": self.parent,
             "Comment": self.config.get("comment", ""),
             "Created": self.created,
@@ -119,7 +120,8 @@ class Image:
             "Id": self.id,
             "Labels": self.container_config.get("Labels"),
             "ParentId": self.parent,
-            "RepoDigests": [] if self.repo_tags else ["<none>@<none>"],
+            "RepoDigests": list(self.repo_digests) or ([] if self.repo_tags
+                                                       else ["<none>@<none>"]),
             "RepoTags": list(self.repo_tags) or ["<none>:<none>"],
             "SharedSize": -1,
             "Size": self.size,

@@ -99,7 +99,7 @@ def select(images: list[Image], filters: dict[str, list[str]],
     found = []
     for image in images:
         created = unix_time(image.created)
-        if dangling is not None and dangling == bool(image.repo_tags):
+        if dangling is not None and dangling == bool(image.repo_tags or image.repo_digests):
             continue
         if any(created >= b for b in before) or any(created <= s for s in since):
             continue

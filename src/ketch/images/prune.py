@@ -160,9 +160,10 @@ def prune(store: ImageStore, filters: dict[str, list[str]],
                 continue  # half made or half deleted
         deleted: list[dict[str, str]] = []
         for image in sorted(images, key=lambda i: (i.created, i.id)):
-            if image.repo_tags and dangling_only:
+            if (image.repo_tags or image.repo_digests) and dangling_only:
                 continue
-            for ref in image.repo_tags or [image.id.removeprefix("sha256:")]:
+            for ref in [*image.repo_tags, *image.repo_digests] or \
+                    [image.id.removeprefix("sha256:")]:
                 try:
                     deleted += store.remove(ref, in_use=in_use)
                 except Conflict:

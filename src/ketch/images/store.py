@@ -72,12 +72,16 @@ class PreparedImage:
 
 
 class _Tags:
-    """The tag map, immutable once loaded; changes make a new one."""
+    """The tag map (and the digest references: "repo@sha256:..." of images pulled or
+    pushed), immutable once loaded; changes make a new one."""
 
-    def __init__(self, repositories: dict[str, dict[str, str]], tag_times: dict[str, str]):
+    def __init__(self, repositories: dict[str, dict[str, str]], tag_times: dict[str, str],
+                 digests: dict[str, dict[str, str]] | None = None):
         self.repositories = repositories
         self.tag_times = tag_times
+        self.digests = digests or {}
         self.by_id: dict[str, list[str]] = {}
+        self.digests_by_id: dict[str, list[str]] = {}
         self._index()
 
     def _index(self) -> None:
@@ -87,16 +91,42 @@ class _Tags:
                 self.by_id.setdefault(image_id, []).append(ref)
         for refs_of in self.by_id.values():  # Docker's order: by full name
             refs_of.sort(key=lambda r: full_name(r.rpartition(":")[0]) + ":" + r.rpartition(":")[2])
+        self.digests_by_id = {}
+        for refs in self.digests.values():
+            for ref, image_id in refs.items():
+                self.digests_by_id.setdefault(image_id, []).append(ref)
+        for refs_of in self.digests_by_id.values():
+            refs_of.sort()
+
+    def lookup_digest(self, repo: str, digest: str) -> str | None:
+        return self.digests.get(repo, {}).get(f"{repo}@{digest}")
+
+    def set_digest(self, repo: str, digest: str, image_id: str) -> None:
+        self.digests.setdefault(repo, {})[f"{repo}@{digest}"] = image_id
+        self._index()
+
+    def unset_digest(self, ref: str) -> None:
+        repo = ref.partition("@")[0]
+        refs = self.digests.get(repo, {})
+        refs.pop(ref, None)
+        if not refs:
+            self.digests.pop(repo, None)
+        self._index()
+
+    def references(self, image_id: str) -> bool:
+        """Anything names the image: a tag or a digest reference."""
+        return bool(self.by_id.get(image_id) or self.digests_by_id.get(image_id))
 
     def lookup(self, repo: str, tag: str) -> str | None:
         return self.repositories.get(repo, {}).get(f"{repo}:{tag}")
 
     def to_json(self) -> bytes:
-        return json.dumps({"Repositories": self.repositories, "LastTagTime": self.tag_times},
-                          indent=1, sort_keys=True).encode()
+        return json.dumps({"Repositories": self.repositories, "LastTagTime": self.tag_times,
+                           "Digests": self.digests}, indent=1, sort_keys=True).encode()
 
     def copy(self) -> _Tags:
-        return _Tags({r: dict(t) for r, t in self.repositories.items()}, dict(self.tag_times))
+        return _Tags({r: dict(t) for r, t in self.repositories.items()}, dict(self.tag_times),
+                     {r: dict(d) for r, d in self.digests.items()})
 
     def set(self, repo: str, tag: str, image_id: str) -> None:
         self.repositories.setdefault(repo, {})[f"{repo}:{tag}"] = image_id
@@ -147,6 +177,8 @@ class ImageStore:
                         {str(r): {str(k): str(v) for k, v in refs.items()}
                          for r, refs in data.get("Repositories", {}).items()},
                         {str(k): str(v) for k, v in data.get("LastTagTime", {}).items()},
+                        {str(r): {str(k): str(v) for k, v in refs.items()}
+                         for r, refs in data.get("Digests", {}).items()},
                     )
                 except (OSError, ValueError, AttributeError):
                     tags = _Tags({}, {})
@@ -226,6 +258,7 @@ class ImageStore:
             id=image_id,
             config=config,
             repo_tags=list(tags.by_id.get(image_id, [])),
+            repo_digests=list(tags.digests_by_id.get(image_id, [])),
             size=sum(layer.size for layer in layers),
             layers=[layer.diff for layer in layers],
             chain_ids=chains,
@@ -246,6 +279,10 @@ class ImageStore:
         parsed = parse(ref)
         if not parsed.digest:
             found = tags.lookup(parsed.repository, parsed.tag or DEFAULT_TAG)
+            if found is not None:
+                return found
+        else:
+            found = tags.lookup_digest(parsed.repository, parsed.digest)
             if found is not None:
                 return found
         prefix = _ID_PREFIX.fullmatch(ref)
@@ -462,21 +499,29 @@ class ImageStore:
         """
         with self._mutating() as tags:
             image_id = self._resolve(ref, tags)
-            refs = list(tags.by_id.get(image_id, []))
+            refs = list(tags.by_id.get(image_id, [])) + list(tags.digests_by_id.get(image_id, []))
             user = _container_using(in_use(image_id)) if in_use is not None else None
             records: builtins.list[dict[str, str]] = []
             if not _is_id_prefix(image_id, ref):
                 parsed = parse(ref)  # not normalize: an old tag it would refuse must go too
-                repo, tag = parsed.repository, parsed.tag or DEFAULT_TAG
+                repo = parsed.repository
                 if not force and len(refs) == 1 and user is not None:
                     raise Conflict(
                         f'conflict: unable to remove repository reference "{ref}" (must force) '
                         f"- container {user[0][:12]} is using its referenced image "
                         f"{image_id[7:19]}"
                     )
-                tags.unset(f"{repo}:{tag}")
-                records.append({"Untagged": f"{repo}:{tag}"})
-                if tags.by_id.get(image_id):
+                if parsed.digest:
+                    records.append(self._untag(tags, f"{repo}@{parsed.digest}"))
+                else:
+                    records.append(self._untag(tags, f"{repo}:{parsed.tag or DEFAULT_TAG}"))
+                    if not any(r.rpartition(":")[0] == repo
+                               for r in tags.by_id.get(image_id, [])):
+                        # the repository's last tag: its digest references go with it
+                        records += [self._untag(tags, d)
+                                    for d in list(tags.digests_by_id.get(image_id, []))
+                                    if d.partition("@")[0] == repo]
+                if tags.references(image_id):
                     self._write_tags(tags)
                     return records
                 conflict = self._delete_conflict(image_id, tags, force, user)
@@ -492,14 +537,13 @@ class ImageStore:
                     conflict = self._delete_conflict(image_id, _Tags({}, {}), force, user)
                     if conflict is not None:
                         raise conflict
-                    tags.unset(refs[0])
-                    records.append({"Untagged": refs[0]})
+                    records.append(self._untag(tags, refs[0]))
                 conflict = self._delete_conflict(image_id, tags, force, user)
                 if conflict is not None:
                     raise conflict
-            for remaining in list(tags.by_id.get(image_id, [])):
-                tags.unset(remaining)
-                records.append({"Untagged": remaining})
+            for remaining in [*tags.by_id.get(image_id, []),
+                              *tags.digests_by_id.get(image_id, [])]:
+                records.append(self._untag(tags, remaining))
             tags.tag_times.pop(image_id, None)
             self._write_tags(tags)
             self._delete_config(image_id)
@@ -511,6 +555,15 @@ class ImageStore:
                 parent = self._unlink_parent(parent)
             records.extend({"Deleted": c} for c in self._gc_locked(tags))
             return records
+
+    @staticmethod
+    def _untag(tags: _Tags, ref: str) -> dict[str, str]:
+        """Remove one reference, a tag or a digest one; rmi's record of it."""
+        if "@" in ref:
+            tags.unset_digest(ref)
+        else:
+            tags.unset(ref)
+        return {"Untagged": ref}
 
     def _delete_config(self, image_id: str) -> None:
         os.unlink(os.path.join(self._content, hex_of(image_id)))
@@ -529,7 +582,7 @@ class ImageStore:
     def _unneeded(self, image_id: str, tags: _Tags, in_use: InUse | None) -> bool:
         """An intermediate image left behind: present, untagged, childless, unused."""
         return (os.path.exists(os.path.join(self._content, hex_of(image_id)))
-                and not tags.by_id.get(image_id) and not self._children(image_id)
+                and not tags.references(image_id) and not self._children(image_id)
                 and (in_use is None or _container_using(in_use(image_id)) is None))
 
     def _delete_conflict(self, image_id: str, tags: _Tags, force: bool,
@@ -541,7 +594,7 @@ class ImageStore:
                             f"being used by running container {user[0][:12]}")
         if force:
             return None
-        if tags.by_id.get(image_id):
+        if tags.references(image_id):
             return Conflict(f"conflict: unable to delete {short} (must be forced) - image is "
                             "referenced in multiple repositories")
         if user is not None:

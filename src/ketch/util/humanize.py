@@ -1,4 +1,5 @@
-"""Docker's (go-units) human durations, for `ps`'s STATUS (engine) and CREATED (CLI)."""
+"""Docker's (go-units) human durations and sizes: `ps`'s STATUS (engine) and CREATED
+(CLI), sizes in listings and in pull/push progress."""
 
 from __future__ import annotations
 
@@ -29,3 +30,15 @@ def human_duration(seconds: float) -> str:
     if hours < 24 * 365 * 2:
         return f"{hours // 24 // 30} months"
     return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+_DECIMAL = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+
+
+def human_size(size: float, precision: int = 3) -> str:
+    """go-units HumanSizeWithPrecision: decimal units, `%.3g`."""
+    i = 0
+    while size >= 1000.0 and i < len(_DECIMAL) - 1:
+        size /= 1000.0
+        i += 1
+    return f"{size:.{precision}g}{_DECIMAL[i]}"
