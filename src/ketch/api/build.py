@@ -17,7 +17,14 @@ from typing import Any, BinaryIO, cast
 
 from aiohttp import web
 
-from ketch.api.routing import Handler, RequestBody, json_response, query_bool, versioned
+from ketch.api.routing import (
+    Handler,
+    JsonStream,
+    RequestBody,
+    json_response,
+    query_bool,
+    versioned,
+)
 from ketch.errors import InvalidParameter, KetchError
 
 routes = web.RouteTableDef()
@@ -123,37 +130,23 @@ async def build(request: web.Request) -> web.StreamResponse:
     from ketch.build.service import build as run_build
 
     options, host_config = _options(request)
-    response = web.StreamResponse(headers={"Content-Type": "application/json"})
-
-    async def emit(message: dict[str, Any]) -> None:
-        if not response.prepared:  # the first message: from here on errors are messages
-            await response.prepare(request)
-        await response.write(json.dumps(message).encode() + b"\r\n")
-
+    stream = JsonStream(request)
     body = cast(BinaryIO, RequestBody(request, asyncio.get_running_loop()))
     try:
         await _until_client_leaves(request, run_build(
-            _engine(request), body, options, host_config=host_config, emit=emit))
+            _engine(request), body, options, host_config=host_config, emit=stream.emit))
     except KetchError as e:
-        if not response.prepared:
+        if not stream.started:
             raise  # a bad context or Dockerfile: an error status, as Docker answers
-        detail: dict[str, Any] = {"message": str(e)}
-        if isinstance(e, BuildFailed) and e.code is not None:
-            detail["code"] = e.code
-        try:
-            await emit({"errorDetail": detail, "error": str(e)})
-        except ConnectionError:
-            pass
+        await stream.fail(str(e), e.code if isinstance(e, BuildFailed) else None)
     except ConnectionError:
-        return response  # the client left: nothing to say
+        return stream.response  # the client left: nothing to say
     except Exception as e:
-        if not response.prepared:
+        if not stream.started:
             raise
         logging.getLogger("ketchd").exception("build failed")
-        await emit({"errorDetail": {"message": f"internal error: {e}"},
-                    "error": f"internal error: {e}"})
-    await response.write_eof()
-    return response
+        await stream.fail(f"internal error: {e}")
+    return await stream.finish()
 
 
 async def _until_client_leaves(request: web.Request, work: Coroutine[Any, Any, str]) -> None:

@@ -20,7 +20,8 @@ import sys
 from ketch import __version__
 
 DEFAULTS = {"hosts": ["unix:///run/ketch/ketch.sock"], "data-root": "/var/lib/ketch",
-            "exec-root": "/run/ketch", "storage-driver": "", "bridge": "ketch0"}
+            "exec-root": "/run/ketch", "storage-driver": "", "bridge": "ketch0",
+            "insecure-registries": [], "registry-mirrors": []}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -32,6 +33,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("-s", "--storage-driver", help="overlay2 or vfs")
     parser.add_argument("-b", "--bridge", help="the default bridge's interface name "
                         "(also names ketch's nftables table and marks its interfaces)")
+    parser.add_argument("--insecure-registry", action="append", default=[],
+                        help="a registry (host:port or CIDR) that may be plain HTTP")
+    parser.add_argument("--registry-mirror", action="append", default=[],
+                        help="a mirror of Docker Hub (URL)")
     parser.add_argument("-v", "--version", action="store_true")
     return parser.parse_args(argv)
 
@@ -89,14 +94,24 @@ def main(argv: list[str] | None = None) -> None:
     bridge = str(args.bridge or settings["bridge"])
     if not 0 < len(bridge) < 16 or not bridge.replace("-", "").replace("_", "").isalnum():
         raise SystemExit(f"ketchd: invalid bridge name {bridge!r}")
+    registries = {}
+    for key, extra in (("insecure-registries", args.insecure_registry),
+                       ("registry-mirrors", args.registry_mirror)):
+        value = settings[key]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise SystemExit(f"ketchd: \"{key}\" must be a list of strings")
+        registries[key] = [*value, *extra]
     if os.geteuid() != 0:
         raise SystemExit("ketchd: must run as root")
     from ketch.api.server import serve
+    from ketch.distribution.registries import RegistryConfig
     from ketch.engine.engine import Engine
     from ketch.errors import KetchError
     try:
+        config = RegistryConfig(registries["insecure-registries"],
+                                registries["registry-mirrors"])
         asyncio.run(serve(Engine(data_root, exec_root, storage_driver or None,
-                                       bridge), socket_path))
+                                 bridge, config), socket_path))
     except KetchError as e:
         raise SystemExit(f"ketchd: {e}") from None
     except KeyboardInterrupt:

@@ -22,7 +22,7 @@ from ketch.api.routing import (
     stream_from_thread,
     versioned,
 )
-from ketch.errors import InvalidParameter, NotFound
+from ketch.errors import InvalidParameter
 from ketch.images.listing import select
 from ketch.images.usage import layer_sizes, shared_sizes
 from ketch.util.threads import run_blocking
@@ -143,11 +143,9 @@ async def image_inspect(request: web.Request) -> web.Response:
 async def image_create(request: web.Request) -> web.StreamResponse:
     source = request.query.get("fromSrc")
     if source is None:
-        # no registry client yet: say so, as the 404 clients expect for a missing image
-        name = request.query.get("fromImage", "")
-        tag = request.query.get("tag") or "latest"
-        raise NotFound(f"No such image: {name}:{tag} (ketch cannot pull from registries "
-                       "yet; `ketch bootstrap` makes base images offline)")
+        from ketch.api.registry import pull
+
+        return await pull(request)
     if source != "-":
         raise InvalidParameter("importing from a URL is not supported: send the tar as the "
                                "request body (fromSrc=-)")

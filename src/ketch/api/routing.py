@@ -124,3 +124,40 @@ async def stream_from_thread(request: web.Request, response: web.StreamResponse,
         logging.getLogger("ketchd").exception("stream failed")
         raise ConnectionResetError("stream failed") from None
     return response
+
+
+class JsonStream:
+    """The JSON-lines answer of pull, push and build: its headers go out with the first
+    message, so that an error before it is an HTTP error (as Docker answers a bad name or
+    an unknown manifest) and one after it an `errorDetail` message."""
+
+    def __init__(self, request: web.Request) -> None:
+        self.request = request
+        self.response = web.StreamResponse(headers={"Content-Type": "application/json"})
+
+    @property
+    def started(self) -> bool:
+        return self.response.prepared
+
+    async def emit(self, message: dict[str, Any]) -> None:
+        if not self.response.prepared:
+            await self.response.prepare(self.request)
+        await self.response.write(json.dumps(message).encode() + b"\r\n")
+
+    async def fail(self, message: str, code: int | None = None) -> None:
+        detail: dict[str, Any] = {"message": message}
+        if code is not None:
+            detail["code"] = code
+        try:
+            await self.emit({"errorDetail": detail, "error": message})
+        except ConnectionError:
+            pass
+
+    async def finish(self) -> web.StreamResponse:
+        if not self.response.prepared:
+            await self.response.prepare(self.request)
+        try:
+            await self.response.write_eof()
+        except ConnectionError:
+            pass
+        return self.response

@@ -465,6 +465,8 @@ def make_app(engine: Engine) -> web.Application:
     app.add_routes(network_routes.routes)
     from ketch.api import build as build_routes
     app.add_routes(build_routes.routes)
+    from ketch.api import registry as registry_routes
+    app.add_routes(registry_routes.routes)
     app.on_response_prepare.append(_headers)
     return app
 

@@ -11,7 +11,7 @@ is trusted is checked against its digest by the caller (manifest.py, pull.py).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
@@ -49,6 +49,10 @@ class RegistryError(KetchError):
         super().__init__(message)
         self.status = status if status in (400, 401, 403, 404, 409) else 500
         self.code = code
+
+
+class Unreachable(KetchError):
+    """The endpoint could not be talked to (refused, TLS, timeout): another may serve."""
 
 
 def timeouts(connect: float = 30.0, read: float = 60.0) -> aiohttp.ClientTimeout:
@@ -97,7 +101,8 @@ class Repository:
         return f"{self.endpoint.url}/v2/{self.path}/{tail}"
 
     def _scopes(self) -> list[str]:
-        return [f"repository:{self.path}:{self.actions}", *self.extra_scopes]
+        here = [f"repository:{self.path}:{self.actions}"] if self.path else []
+        return [*here, *self.extra_scopes]
 
     async def _authorization(self, fresh: bool = False) -> str | None:
         challenge = self.challenge
@@ -176,7 +181,7 @@ class Repository:
                     response = await self.http.request(method, target, headers=request_headers,
                                                        data=data, allow_redirects=False)
                 except (TimeoutError, aiohttp.ClientError) as e:
-                    raise KetchError(f"{_verb(method)} \"{target}\": {_describe(e)}") from None
+                    raise Unreachable(f"{_verb(method)} \"{target}\": {_describe(e)}") from None
                 if response.status in (301, 302, 303, 307, 308) and method in ("GET", "HEAD"):
                     location = response.headers.get("Location", "")
                     response.release()
@@ -209,6 +214,12 @@ class Repository:
     async def ping(self) -> None:
         """GET /v2/ (with credentials when the registry asks for them)."""
         response = await self.request("GET", f"{self.endpoint.url}/v2/", what="ping")
+        response.release()
+
+    async def login(self) -> None:
+        """GET /v2/ with the credentials (a token without a scope for a bearer registry):
+        refused credentials raise Unauthorized."""
+        response = await self.request("GET", f"{self.endpoint.url}/v2/", what="login")
         response.release()
 
     async def manifest(self, reference: str, accept: str, limit: int
@@ -264,10 +275,11 @@ class Repository:
                 gone.release()
         return response.status == 201
 
-    async def upload(self, digest: str, chunks: AsyncIterator[bytes], size: int,
+    async def upload(self, digest: str | Callable[[], str], chunks: AsyncIterator[bytes],
                      monolithic: bool) -> None:
         """Upload a blob: one PUT with the body (monolithic), or PATCHes of the chunks then
-        the closing PUT."""
+        the closing PUT. digest may be a function: the digest known once the chunks
+        have all gone through (a stream compressed on the way)."""
         start = await self.request("POST", self.url("blobs/uploads/"), expect=(202,),
                                    what="upload")
         location = start.headers.get("Location", "")
@@ -277,7 +289,8 @@ class Repository:
         location = urljoin(self.url(""), location)
         if monolithic:
             body = b"".join([chunk async for chunk in chunks])
-            done = await self.request("PUT", _with_digest(location, digest), data=body,
+            final = digest() if callable(digest) else digest
+            done = await self.request("PUT", _with_digest(location, final), data=body,
                                       headers={"Content-Type": "application/octet-stream"},
                                       expect=(201,), what="upload")
             done.release()
@@ -291,7 +304,8 @@ class Repository:
             location = urljoin(location, patch.headers.get("Location", location))
             patch.release()
             offset += len(chunk)
-        done = await self.request("PUT", _with_digest(location, digest), expect=(201,),
+        final = digest() if callable(digest) else digest
+        done = await self.request("PUT", _with_digest(location, final), expect=(201,),
                                   headers={"Content-Length": "0"}, what="upload")
         done.release()
 
@@ -322,8 +336,14 @@ def _verb(method: str) -> str:
 
 
 def _describe(e: BaseException) -> str:
+    """Go's words for the common failures, as Docker's messages have them."""
     if isinstance(e, TimeoutError):
         return "timeout: the registry did not answer in time"
+    if isinstance(e, aiohttp.ClientConnectorError):
+        reason = (e.os_error.strerror or str(e.os_error)).lower()
+        if isinstance(e, aiohttp.ClientSSLError):
+            return f"tls: {reason}"
+        return f"dial tcp {e.host}:{e.port}: connect: {reason}"
     return str(e) or type(e).__name__
 
 

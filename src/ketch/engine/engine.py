@@ -17,6 +17,9 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ketch.distribution.auth import Credentials
+from ketch.distribution.progress import Emit
+from ketch.distribution.registries import RegistryConfig
 from ketch.engine import logs as logfile
 from ketch.engine import system
 from ketch.engine.containers import Container, ContainerStore
@@ -64,12 +67,14 @@ def parse_time(stamp: str) -> float:
 
 class Engine:
     def __init__(self, data_root: str, exec_root: str,
-                 storage_driver: str | None = None, bridge: str = "ketch0") -> None:
+                 storage_driver: str | None = None, bridge: str = "ketch0",
+                 registries: RegistryConfig | None = None) -> None:
         from ketch.images import ImageStore, Snapshotter
         from ketch.volumes import VolumeStore
 
         self.data_root = data_root
         self.exec_root = exec_root
+        self.registries = registries or RegistryConfig()
         os.makedirs(data_root, mode=0o711, exist_ok=True)
         os.makedirs(exec_root, mode=0o711, exist_ok=True)
         self.containers = ContainerStore(data_root)
@@ -776,6 +781,32 @@ class Engine:
             base = await asyncio.to_thread(self.images.get, c.record["Image"])
             return await asyncio.to_thread(commit_layer, self, c, base, None, make_config,
                                            mtime_clamp)
+
+    # -- registries -----------------------------------------------------------------------
+
+    async def pull(self, name: str, tag: str, platform: str, credentials: Credentials,
+                   emit: Emit) -> list[str]:
+        """`docker pull` (every tag when name has none and tag is ""), progress to emit."""
+        from ketch.distribution.progress import Progress
+        from ketch.distribution.pull import Puller
+
+        puller = Puller(self.images, self.registries, self.data_root, credentials,
+                        Progress(emit))
+        return await puller.pull(name, tag, platform)
+
+    async def push(self, name: str, tag: str, credentials: Credentials, emit: Emit) -> None:
+        from ketch.distribution.progress import Progress
+        from ketch.distribution.push import Pusher
+
+        pusher = Pusher(self.images, self.registries, self.data_root, credentials,
+                        Progress(emit))
+        await pusher.push(name, tag)
+
+    async def login(self, server: str, credentials: Credentials) -> None:
+        """Check credentials against a registry (`/auth`): its /v2/ with them."""
+        from ketch.distribution.login import check_login
+
+        await check_login(self.registries, server, credentials)
 
     def inspect(self, ref: str, size: bool = False) -> dict[str, Any]:
         c = self.containers.get(ref)

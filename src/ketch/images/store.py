@@ -481,6 +481,48 @@ class ImageStore:
                 raise
         return lines
 
+    def add_pulled(self, data: bytes, config: dict[str, Any],
+                   layers: builtins.list[PendingLayer | None], repo: str, tag: str,
+                   digest: str) -> tuple[Image, bool]:
+        """A pulled image: its config's exact bytes, its layers (None: in the store
+        already), tagged repo:tag (unless tag is "") and named repo@digest. Returns the
+        image and whether the name points to a new image. The pending layers are the
+        caller's to discard if this fails; nothing else stays."""
+        diff_ids = config.get("rootfs", {}).get("diff_ids", [])
+        if len(diff_ids) != len(layers):
+            raise InvalidParameter("the image's layers do not match its config's diff_ids")
+        with self._mutating() as tags:
+            new_id = "sha256:" + hashlib.sha256(data).hexdigest()
+            created = not os.path.exists(os.path.join(self._content, hex_of(new_id)))
+            old = tags.lookup(repo, tag) if tag else tags.lookup_digest(repo, digest)
+            try:
+                parent: str | None = None
+                for diff_id, pending in zip(diff_ids, layers, strict=True):
+                    if pending is None:
+                        parent = chain_id(parent, diff_id)
+                        self.layers.get(parent)  # NotFound if it went meanwhile
+                    else:
+                        parent = self.layers.commit(pending, parent).chain_id
+                stored = self._create_locked(config, None, tags, data)
+                if tag:
+                    tags.set(repo, tag, stored.id)
+                tags.set_digest(repo, digest, stored.id)
+                self._write_tags(tags)
+            except BaseException:
+                if created:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(os.path.join(self._content, hex_of(new_id)))
+                    self._configs.pop(new_id, None)
+                self._gc_locked(self._read_tags())
+                raise
+        return self._image(stored.id, self._read_tags()), old != stored.id
+
+    def name_digest(self, image_id: str, repo: str, digest: str) -> None:
+        """Record repo@digest for the image (a push's manifest)."""
+        with self._mutating() as tags:
+            tags.set_digest(repo, digest, image_id)
+            self._write_tags(tags)
+
     def tag(self, ref: str, new_ref: str) -> None:
         """`docker tag`: new_ref names the image ref names (moving the tag if it existed)."""
         repo, tag = normalize(new_ref)
