@@ -10,6 +10,8 @@ error status; once the first step has begun, errors travel in the stream.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import logging
 from collections.abc import Callable, Coroutine
@@ -71,6 +73,17 @@ def _json_list(request: web.Request, name: str) -> list[str]:
     return value
 
 
+def _registry_config(header: str) -> dict[str, Any]:
+    """X-Registry-Config: base64url JSON of AuthConfigs by registry; unreadable is none."""
+    if not header:
+        return {}
+    try:
+        doc = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    except (ValueError, RecursionError, binascii.Error):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
 def _check_platform(text: str) -> None:
     """os[/arch[/variant]]: only this machine's (there is no emulation)."""
     if not text:
@@ -106,7 +119,9 @@ def _options(request: web.Request) -> tuple[Any, dict[str, Any]]:
         build_args=_json_map(request, "buildargs", nullable=True),
         target=query.get("target", ""), no_cache=query_bool(request, "nocache"),
         labels=_json_map(request, "labels", nullable=False),
-        quiet=query_bool(request, "q"), cache_from=_json_list(request, "cachefrom"))
+        quiet=query_bool(request, "q"), cache_from=_json_list(request, "cachefrom"),
+        pull=query_bool(request, "pull"),
+        registry_auth=_registry_config(request.headers.get("X-Registry-Config", "")))
     _check_platform(query.get("platform", ""))
     options.source_date_epoch  # noqa: B018  # an invalid SOURCE_DATE_EPOCH fails here
     remove = query_bool(request, "rm") if "rm" in query else True

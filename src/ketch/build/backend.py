@@ -51,6 +51,10 @@ class Backend(Protocol):
         """A local image by reference (NotFound if there is none)."""
         ...
 
+    async def base(self, ref: str, pull: bool) -> BaseImage:
+        """FROM's image: the local one, pulled first if it is missing (or if pull)."""
+        ...
+
     def container(self, parent: str | None, run: dict[str, Any]
                   ) -> AbstractAsyncContextManager[BuildContainer]:
         """A container from parent with the create request's Config fields in `run`

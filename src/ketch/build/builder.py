@@ -62,6 +62,8 @@ class BuildOptions:
     quiet: bool = False
     cache_from: list[str] = field(default_factory=list)  # the only cache sources, if any
     remove: bool = True  # step containers removed (--rm, --force-rm), else kept
+    pull: bool = False  # FROM's images pulled even when they are here (--pull)
+    registry_auth: dict[str, Any] = field(default_factory=dict)  # X-Registry-Config
 
     @property
     def source_date_epoch(self) -> int | None:
@@ -182,7 +184,7 @@ class Builder:
         elif stage.base.lower() == "scratch":
             base = None
         else:
-            base = await self.backend.image(stage.base)
+            base = await self.backend.base(stage.base, self.options.pull)
         config = copy.deepcopy(base.config) if base else {}
         env = config.get("Env") or []
         if not any(e.startswith("PATH=") for e in env):  # as moby's beginStage

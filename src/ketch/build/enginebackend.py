@@ -10,7 +10,7 @@ import datetime
 import os
 import secrets
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -124,8 +124,11 @@ class EngineBackend:
     """The engine as the builder's Backend (ketch.build.backend)."""
 
     def __init__(self, engine: Engine, *, host_config: dict[str, Any], remove: bool,
-                 epoch: int | None) -> None:
+                 epoch: int | None, emit: Callable[[dict[str, Any]], Awaitable[None]],
+                 auth: dict[str, Any] | None = None) -> None:
         self.engine = engine
+        self.emit = emit  # the build's stream, for the progress of FROM's pulls
+        self.auth = auth or {}  # AuthConfigs by registry (X-Registry-Config)
         self.host_config = host_config
         self.remove = remove
         self.epoch = epoch
@@ -133,6 +136,15 @@ class EngineBackend:
     async def image(self, ref: str) -> BaseImage:
         image = await run_blocking(self.engine.images.get, ref)
         return BaseImage(image.id, image.container_config)
+
+    async def base(self, ref: str, pull: bool) -> BaseImage:
+        if not pull:
+            try:
+                return await self.image(ref)
+            except NotFound:
+                pass
+        await self.engine.pull_for(ref, self.auth, self.emit)
+        return await self.image(ref)
 
     async def lineage(self, refs: list[str]) -> set[str]:
         def walk() -> set[str]:

@@ -58,11 +58,17 @@ async def build(engine: Engine, body: BinaryIO, options: BuildOptions, *,
         dockerfile = await run_blocking(read_dockerfile, directory, options.dockerfile)
         await run_blocking(_drop_ignored, directory, options.dockerfile)
         backend = EngineBackend(engine, host_config=host_config, remove=options.remove,
+                                emit=_silent if options.quiet else emit,
+                                auth=options.registry_auth,
                                 epoch=options.source_date_epoch)
         builder = Builder(backend, directory, options, BuildCache(top), emit)
         return await builder.build(dockerfile)
     finally:
         await run_blocking(shutil.rmtree, directory, True)
+
+
+async def _silent(message: dict[str, Any]) -> None:
+    """-q: a pull for FROM shows no progress either."""
 
 
 def _drop_ignored(directory: str, dockerfile: str) -> None:

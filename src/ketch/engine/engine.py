@@ -794,6 +794,23 @@ class Engine:
                         Progress(emit))
         return await puller.pull(name, tag, platform)
 
+    async def pull_for(self, name: str, auth_configs: dict[str, Any], emit: Emit) -> None:
+        """A pull with the credentials of X-Registry-Config (AuthConfigs by registry), as a
+        build pulls FROM's image."""
+        from ketch.distribution.auth import credentials_of
+        from ketch.distribution.registries import credentials_key
+        from ketch.util.reference import ReferenceError, parse_normalized_named
+
+        try:
+            named = parse_normalized_named(name)
+        except ReferenceError as e:
+            raise InvalidParameter(str(e)) from None
+        config = auth_configs.get(credentials_key(named.domain)) or \
+            auth_configs.get(named.domain)
+        credentials = credentials_of(config) if isinstance(config, dict) else Credentials()
+        tag = "" if named.tag or named.digest else "latest"  # never every tag
+        await self.pull(name, tag, "", credentials, emit)
+
     async def push(self, name: str, tag: str, credentials: Credentials, emit: Emit) -> None:
         from ketch.distribution.progress import Progress
         from ketch.distribution.push import Pusher
