@@ -12,7 +12,8 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends \
     python3 python3-venv python3-dev python3-seccomp libseccomp2 \
     python3-nftables nftables busybox-static mmdebstrap iproute2 procps e2fsprogs \
-    docker-registry apache2-utils >/dev/null  # the last two: a real registry for the tests
+    docker-registry apache2-utils python3-cryptography python3-jwt \
+    >/dev/null  # the last four: a real registry and a token server for the tests
 # the tests start their own registries; the package's service on :5000 is not wanted
 systemctl disable --now docker-registry >/dev/null 2>&1 || true
 

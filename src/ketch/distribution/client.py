@@ -11,6 +11,7 @@ is trusted is checked against its digest by the caller (manifest.py, pull.py).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,7 @@ from ketch.distribution.auth import (
     basic_header,
     parse_challenges,
 )
-from ketch.errors import InvalidParameter, KetchError, NotFound, Unauthorized
+from ketch.errors import InvalidParameter, KetchError, NotFound
 
 USER_AGENT = f"ketch/{__version__}"
 MAX_REDIRECTS = 10
@@ -51,13 +52,26 @@ class RegistryError(KetchError):
         self.code = code
 
 
+class AuthFailed(KetchError):
+    """The registry refused us (or asked for credentials we lack). A pull or push reports
+    it as an ordinary error (500), as dockerd does (a 401 would make the docker CLI prompt
+    for a login); a login reports it as 401."""
+
+
 class Unreachable(KetchError):
     """The endpoint could not be talked to (refused, TLS, timeout): another may serve."""
 
 
-def timeouts(connect: float = 30.0, read: float = 60.0) -> aiohttp.ClientTimeout:
+def timeouts() -> aiohttp.ClientTimeout:
     """No bound on a whole transfer (layers are large), but on connecting and on each wait
-    for data: a registry that hangs is an error, not a stuck pull."""
+    for data: a registry that hangs is an error, not a stuck pull. KETCH_REGISTRY_TIMEOUT
+    (seconds, in ketchd's environment) sets both waits; 30 s to connect, 60 s of silence
+    otherwise."""
+    connect, read = 30.0, 60.0
+    try:
+        connect = read = float(os.environ["KETCH_REGISTRY_TIMEOUT"])
+    except (KeyError, ValueError):
+        pass
     return aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect,
                                  sock_read=read)
 
@@ -110,10 +124,10 @@ class Repository:
             return None
         if challenge.scheme == "basic":
             if not self.credentials.username:
-                raise Unauthorized("no basic auth credentials")
+                raise AuthFailed("no basic auth credentials")
             return basic_header(self.credentials)
         if challenge.scheme != "bearer":
-            raise Unauthorized(f"unsupported authentication scheme {challenge.scheme}")
+            raise AuthFailed(f"unsupported authentication scheme {challenge.scheme}")
         if self.credentials.registry_token:
             return f"Bearer {self.credentials.registry_token}"
         key = (challenge.params.get("realm", ""), challenge.params.get("service", ""),
@@ -128,7 +142,7 @@ class Repository:
     async def _fetch_token(self, challenge: Challenge) -> Any:
         realm = challenge.params.get("realm", "")
         if urlsplit(realm).scheme not in ("http", "https"):
-            raise Unauthorized(f"invalid token realm {realm!r}")
+            raise AuthFailed(f"invalid token realm {realm!r}")
         query: list[tuple[str, str]] = []
         if challenge.params.get("service"):
             query.append(("service", challenge.params["service"]))
@@ -149,7 +163,7 @@ class Repository:
                                                allow_redirects=False)
             async with response:
                 if response.status in (401, 403):
-                    raise Unauthorized(f"failed to authorize: {await _reason(response)}")
+                    raise AuthFailed(f"failed to authorize: {await _reason(response)}")
                 if response.status != 200:
                     raise KetchError(f"failed to fetch token from {realm}: "
                                      f"{response.status} {response.reason}")
@@ -172,7 +186,10 @@ class Repository:
         home = urlsplit(self.endpoint.url).netloc
         for attempt in (0, 1):
             target, sent = url, 0
-            auth = await self._authorization(fresh=attempt == 1)
+            try:
+                auth = await self._authorization(fresh=attempt == 1)
+            except AuthFailed as e:
+                raise AuthFailed(f"{_verb(method)} \"{url}\": {e}") from None
             while True:
                 request_headers = {"User-Agent": USER_AGENT, **(headers or {})}
                 if auth and urlsplit(target).netloc == home:
@@ -196,7 +213,7 @@ class Repository:
                 response.release()
                 challenges = parse_challenges(header)
                 if not challenges:
-                    raise Unauthorized(f"{_verb(method)} \"{url}\": unauthorized")
+                    raise AuthFailed(f"{_verb(method)} \"{url}\": unauthorized")
                 bearer = [c for c in challenges if c.scheme == "bearer"]
                 self.challenge = bearer[0] if bearer else challenges[0]
                 continue
@@ -205,9 +222,9 @@ class Repository:
             error = await _error(response, what or method)
             response.release()
             if response.status == 401:
-                raise Unauthorized(f"{_verb(method)} \"{url}\": {error}")
+                raise AuthFailed(f"{_verb(method)} \"{url}\": {error}")
             raise error
-        raise Unauthorized(f"{_verb(method)} \"{url}\": unauthorized")
+        raise AuthFailed(f"{_verb(method)} \"{url}\": unauthorized")
 
     # -- the API ------------------------------------------------------------------------------
 
@@ -218,7 +235,7 @@ class Repository:
 
     async def login(self) -> None:
         """GET /v2/ with the credentials (a token without a scope for a bearer registry):
-        refused credentials raise Unauthorized."""
+        refused credentials raise AuthFailed."""
         response = await self.request("GET", f"{self.endpoint.url}/v2/", what="login")
         response.release()
 
@@ -340,7 +357,8 @@ def _describe(e: BaseException) -> str:
     if isinstance(e, TimeoutError):
         return "timeout: the registry did not answer in time"
     if isinstance(e, aiohttp.ClientConnectorError):
-        reason = (e.os_error.strerror or str(e.os_error)).lower()
+        number = e.os_error.errno
+        reason = (os.strerror(number) if number else str(e.os_error)).lower()
         if isinstance(e, aiohttp.ClientSSLError):
             return f"tls: {reason}"
         return f"dial tcp {e.host}:{e.port}: connect: {reason}"

@@ -6,9 +6,9 @@ from __future__ import annotations
 import aiohttp
 
 from ketch.distribution.auth import Credentials, TokenCache
-from ketch.distribution.client import Repository, Unreachable, timeouts
+from ketch.distribution.client import AuthFailed, Repository, Unreachable, timeouts
 from ketch.distribution.registries import RegistryConfig
-from ketch.errors import KetchError
+from ketch.errors import KetchError, Unauthorized
 from ketch.util.reference import DEFAULT_DOMAIN
 
 
@@ -34,6 +34,8 @@ async def check_login(config: RegistryConfig, server: str, credentials: Credenti
             except Unreachable as e:
                 last = e
                 continue
+            except AuthFailed as e:
+                raise Unauthorized(str(e)) from None
             return
     assert last is not None
     raise last

@@ -254,18 +254,27 @@ class Puller:
         if slots.locked():
             await self.progress.step(ident, "Waiting")
         async with slots:
-            loop = asyncio.get_running_loop()
-            queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(QUEUE_CHUNKS)
-            reader = BlobReader(loop, queue)
-            download = asyncio.ensure_future(self._download(repo, layer, queue))
+            feed = _Feed()
+            reader = BlobReader(asyncio.get_running_loop(), feed.queue)
+            download = asyncio.ensure_future(self._download(repo, layer, feed))
             extraction = asyncio.ensure_future(run_blocking(
                 _extract_all, self.store, io.BufferedReader(reader, 1 << 20)))
             try:
                 pending = await asyncio.shield(extraction)
-            except BaseException:  # the download's error re-raised by the reader, or ours
+            except asyncio.CancelledError:
                 reader.aborted = True
                 download.cancel()
                 await asyncio.gather(extraction, download, return_exceptions=True)
+                raise
+            except BaseException as failure:
+                # the extraction failed (a broken stream, or the download's own error):
+                # the download goes on to its end unread, so that a blob whose digest is
+                # wrong is reported as that, the root cause
+                reader.aborted = True
+                feed.discard()
+                outcome = (await asyncio.gather(download, return_exceptions=True))[0]
+                if isinstance(outcome, Exception) and outcome is not failure:
+                    raise outcome from None
                 raise
             await download
         if pending.diff_id != diff_id:
@@ -275,29 +284,29 @@ class Puller:
                                    f"the config's {diff_id}")
         return pending
 
-    async def _download(self, repo: Repository, layer: mf.Descriptor,
-                        queue: asyncio.Queue[bytes | BaseException | None]) -> None:
-        """Feed the blob to queue; the end (None) only once its digest matched."""
+    async def _download(self, repo: Repository, layer: mf.Descriptor, feed: _Feed) -> None:
+        """Feed the blob to the extraction; its end (None) only once its digest matched."""
         try:
-            await self._transfer(repo, layer, queue)
+            await self._transfer(repo, layer, feed)
         except asyncio.CancelledError:
             raise
         except BaseException as e:
-            await queue.put(e)
+            await feed.put(e)
             raise
 
-    async def _transfer(self, repo: Repository, layer: mf.Descriptor,
-                        queue: asyncio.Queue[bytes | BaseException | None]) -> None:
+    async def _transfer(self, repo: Repository, layer: mf.Descriptor, feed: _Feed) -> None:
         ident = short(layer.digest)
         digest = hashlib.sha256()
         received = 0
-        failures = 0
+        attempts = stalled = 0
         while True:
+            attempts += 1
+            before = received
             try:
                 response = await repo.blob(layer.digest, received)
                 async with response:
                     skip = received if received and response.status == 200 else 0
-                    async for chunk in response.content.iter_chunked(1 << 20):
+                    async for chunk in response.content.iter_any():
                         if skip:  # the range was ignored: the start again, dropped
                             cut = min(skip, len(chunk))
                             chunk, skip = chunk[cut:], skip - cut
@@ -308,23 +317,49 @@ class Puller:
                             raise InvalidParameter(f"blob {layer.digest} is larger than "
                                                    "its manifest says")
                         digest.update(chunk)
-                        await queue.put(chunk)
+                        await feed.put(chunk)
                         await self.progress.bytes(ident, "Downloading", received, layer.size)
                 if received >= layer.size:
                     break
                 raise aiohttp.ClientPayloadError("the blob ended early")
             except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError,
                     Unreachable) as e:
-                failures += 1
-                if failures > RETRIES:
-                    raise KetchError(f"failed to download {layer.digest}: {e}") from None
-                await asyncio.sleep(min(0.2 * 2 ** failures, 5.0))
+                # resume where it stopped while that gets somewhere; not forever
+                stalled = 0 if received > before else stalled + 1
+                if stalled >= 2 or attempts > RETRIES:
+                    raise KetchError(f"failed to download {layer.digest}: "
+                                     f"{_reason(e)}") from None
+                await asyncio.sleep(min(0.2 * 2 ** attempts, 3.0))
         if "sha256:" + digest.hexdigest() != layer.digest:
             raise InvalidParameter(f"filesystem layer verification failed for digest "
                                    f"{layer.digest}")
         await self.progress.step(ident, "Verifying Checksum")
         await self.progress.step(ident, "Download complete")
-        await queue.put(None)
+        await feed.put(None)
+
+
+class _Feed:
+    """Downloaded chunks on their way to the extraction; discard() drops what comes next
+    (the extraction failed) and frees a downloader waiting for room."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(QUEUE_CHUNKS)
+        self.dropping = False
+
+    async def put(self, item: bytes | BaseException | None) -> None:
+        if not self.dropping:
+            await self.queue.put(item)
+
+    def discard(self) -> None:
+        self.dropping = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+
+
+def _reason(e: BaseException) -> str:
+    if isinstance(e, TimeoutError):
+        return "timeout: the registry stopped sending"
+    return str(e) or type(e).__name__
 
 
 def _config(data: bytes, parsed: mf.ImageManifest) -> dict[str, Any]:

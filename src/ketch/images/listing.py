@@ -110,8 +110,11 @@ def select(images: list[Image], filters: dict[str, list[str]],
         summary = image.summary()
         if patterns:
             tags = [t for t in image.repo_tags if _tag_matches(t, patterns)]
-            if not tags:
+            digests = [d for d in image.repo_digests
+                       if any(p.fullmatch(d.partition("@")[0]) for p in patterns)]
+            if not tags and not digests:
                 continue
-            summary["RepoTags"] = tags
+            summary["RepoTags"] = tags or ["<none>:<none>"]
+            summary["RepoDigests"] = digests
         found.append(summary)
     return found
