@@ -30,6 +30,7 @@ class Registry:
     def __init__(self, top: Path, *, users: dict[str, str] | None = None,
                  token: dict[str, Any] | None = None) -> None:
         self.top = top
+        top.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"  # what a reference names: 127.0.0.1:PORT/repo
         self.users = users or {}

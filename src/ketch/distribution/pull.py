@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import io
 import json
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,11 +32,13 @@ from ketch.images.image import Image
 from ketch.images.layers import PendingLayer, chain_id
 from ketch.images.store import ImageStore, host_architecture
 from ketch.util import reference as grammar
+from ketch.util.tarball.extract import Limits
 from ketch.util.threads import run_blocking
 
 CONCURRENT_DOWNLOADS = 3  # as dockerd's max-concurrent-downloads
 RETRIES = 5  # resumptions of one interrupted blob download
 QUEUE_CHUNKS = 16  # downloaded chunks waiting for their extraction, per layer
+INFLATE_CHUNK = 1 << 20  # compressed bytes inflated at a time
 
 
 @dataclass(frozen=True)
@@ -254,7 +257,7 @@ class Puller:
         if slots.locked():
             await self.progress.step(ident, "Waiting")
         async with slots:
-            feed = _Feed()
+            feed = _Feed(self.store.limits)
             reader = BlobReader(asyncio.get_running_loop(), feed.queue)
             download = asyncio.ensure_future(self._download(repo, layer, feed))
             extraction = asyncio.ensure_future(run_blocking(
@@ -317,7 +320,7 @@ class Puller:
                             raise InvalidParameter(f"blob {layer.digest} is larger than "
                                                    "its manifest says")
                         digest.update(chunk)
-                        await feed.put(chunk)
+                        await feed.data(chunk)
                         await self.progress.bytes(ident, "Downloading", received, layer.size)
                 if received >= layer.size:
                     break
@@ -333,18 +336,82 @@ class Puller:
         if "sha256:" + digest.hexdigest() != layer.digest:
             raise InvalidParameter(f"filesystem layer verification failed for digest "
                                    f"{layer.digest}")
+        await feed.flush()
         await self.progress.step(ident, "Verifying Checksum")
         await self.progress.step(ident, "Download complete")
         await feed.put(None)
 
 
 class _Feed:
-    """Downloaded chunks on their way to the extraction; discard() drops what comes next
-    (the extraction failed) and frees a downloader waiting for room."""
+    """Downloaded chunks on their way to the extraction. A gzip blob is inflated here, a
+    megabyte at a time in a worker thread (zlib lets go of the GIL), so that inflating and
+    extracting run side by side; the extractor then sees a plain tar, and the bomb ratio
+    is checked here in its place. discard() drops what comes next (the extraction failed)
+    and frees a downloader waiting for room."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits | None = None) -> None:
         self.queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(QUEUE_CHUNKS)
         self.dropping = False
+        self.limits = limits or Limits()
+        self.gzip: bool | None = None  # decided by the first bytes
+        self.inflater = zlib.decompressobj(47)
+        self.held = bytearray()
+        self.compressed = self.inflated = 0
+
+    async def data(self, chunk: bytes) -> None:
+        if self.gzip is None:
+            self.held += chunk
+            if len(self.held) < 2:
+                return
+            self.gzip = bytes(self.held[:2]) == b"\x1f\x8b"
+            chunk, self.held = bytes(self.held), bytearray()
+        if not self.gzip:
+            await self.put(chunk)
+            return
+        self.held += chunk
+        if len(self.held) >= INFLATE_CHUNK:
+            await self._inflate()
+
+    async def flush(self) -> None:
+        """The end of the blob: what is held, inflated; a gzip stream must be complete."""
+        if self.gzip is None:
+            if self.held:
+                await self.put(bytes(self.held))
+            return
+        if self.gzip:
+            await self._inflate()
+            if not self.inflater.eof:
+                raise InvalidParameter("invalid archive: unexpected end of gzip stream")
+        elif self.held:
+            await self.put(bytes(self.held))
+
+    async def _inflate(self) -> None:
+        data, self.held = bytes(self.held), bytearray()
+        self.compressed += len(data)
+        plain = await run_blocking(self._inflate_sync, data)
+        self.inflated += len(plain)
+        limits = self.limits
+        if self.inflated > max(limits.ratio_floor, self.compressed * limits.max_ratio):
+            raise InvalidParameter("invalid archive: it expands more than "
+                                   f"{limits.max_ratio} times (a decompression bomb?)")
+        if plain:
+            await self.put(plain)
+
+    def _inflate_sync(self, data: bytes) -> bytes:
+        out = []
+        while data:
+            try:
+                out.append(self.inflater.decompress(data))
+            except zlib.error as e:
+                raise InvalidParameter(f"invalid archive: {e}") from None
+            if not self.inflater.eof:
+                break
+            data = self.inflater.unused_data  # another gzip member follows (pigz)
+            if data and not data.strip(b"\0"):
+                break  # zeros padding the end
+            if data:
+                self.inflater = zlib.decompressobj(47)
+        return b"".join(out)
 
     async def put(self, item: bytes | BaseException | None) -> None:
         if not self.dropping:
