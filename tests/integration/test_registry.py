@@ -258,3 +258,17 @@ def test_hostile_registries(kd: Ketchd, fake: tuple[FakeRegistry, FakeRegistry])
     assert done, error
     assert any(s["range"].startswith("bytes=") and s["range"] != "bytes=0-"
                for s in main.seen if "/resume/blobs/" in s["path"])
+
+
+def test_docker_hub_through_a_mirror(registry: Registry, tmp_path: Path) -> None:
+    """registry-mirrors serve Docker Hub's names: `busybox` is asked of the mirror."""
+    (tmp_path / "kd").mkdir()
+    with running_ketchd(tmp_path / "kd", config={
+            "registry-mirrors": [f"http://{registry.host}"]}) as own:
+        ok(cli(own, "tag", "busybox", f"{registry.host}/library/busybox:mirrored"))
+        ok(cli(own, "push", f"{registry.host}/library/busybox:mirrored"))
+        pulled = ok(cli(own, "pull", "busybox:mirrored"))
+        assert "mirrored: Pulling from library/busybox" in pulled
+        assert "docker.io/library/busybox:mirrored" in pulled
+        tags = ok(cli(own, "image", "inspect", "-f", "{{json .RepoTags}}", "busybox:mirrored"))
+        assert "busybox:mirrored" in json.loads(tags)
