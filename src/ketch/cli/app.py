@@ -36,6 +36,10 @@ COMMANDS: dict[str, str] = {
     "rmi": "images:RMI",
     "history": "history:HISTORY",
     "build": "build:BUILD",
+    "pull": "pull:PULL",
+    "push": "push:PUSH",
+    "login": "login:LOGIN",
+    "logout": "login:LOGOUT",
     "image prune": "prune:IMAGE_PRUNE",  # reached as `ketch image prune` only
     "builder prune": "builder:PRUNE",  # reached as `ketch builder prune` only
     "system df": "df:DF",  # reached as `ketch system df` only
@@ -69,7 +73,8 @@ GROUPS: dict[str, dict[str, str]] = {
     "image": {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi",
               "import": "import", "tag": "tag", "inspect": "inspect",
               "history": "history", "prune": "image prune",
-              "save": "save", "load": "load", "build": "build"},
+              "save": "save", "load": "load", "build": "build", "pull": "pull",
+              "push": "push"},
     "system": {"info": "info", "df": "system df"},
     "builder": {"prune": "builder prune", "build": "build"},
     "volume": {"create": "volume create", "ls": "volume ls", "list": "volume ls",
@@ -197,6 +202,10 @@ def execute(argv: list[str]) -> int:
         return 0
     if opts.host:
         ctx.host_flag = opts.host[-1]
+    if opts.config:  # where config.json (registry credentials) lives
+        from ketch.cli.credentials import set_config_dir
+
+        set_config_dir(opts.config)
     args = opts.args
     if not args or args[0] == "help":
         ctx.write(main_help())

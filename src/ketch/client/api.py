@@ -39,12 +39,13 @@ def go_query_escape(text: str) -> str:
                    for b in text.encode())
 
 
-def go_json(value: object) -> str:
-    """encoding/json's Marshal: compact, map keys sorted, UTF-8 kept, <>& and the line
+def go_json(value: object, sort_keys: bool = True) -> str:
+    """encoding/json's Marshal: compact, map keys sorted (a struct keeps its field order:
+    sort_keys=False on a dict built in that order), UTF-8 kept, <>& and the line
     separators escaped."""
     import json
 
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys)
     for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
                           ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
         text = text.replace(char, escaped)
@@ -89,6 +90,19 @@ def build_query(*, tags: Sequence[str] = (), dockerfile: str = "", quiet: bool =
     values["version"] = ["1"]  # types.BuilderV1: the classic builder, no BuildKit session
     return "&".join(f"{go_query_escape(key)}={go_query_escape(value)}"
                     for key in sorted(values) for value in values[key])
+
+
+NO_AUTH = "e30="
+"""X-Registry-Auth without credentials: base64url of `{}`."""
+
+
+def registry_auth(config: Mapping[str, str]) -> str:
+    """The X-Registry-Auth header as the docker CLI encodes an AuthConfig: base64url (with
+    padding) of its JSON, fields in the struct's order ({"username", "password",
+    "serveraddress"} or {"identitytoken", ...}); {} -> "e30="."""
+    import base64
+
+    return base64.urlsafe_b64encode(go_json(dict(config), sort_keys=False).encode()).decode()
 
 
 class VersionError(APIError):
@@ -270,13 +284,33 @@ class Client(Session):
         resp = self._multi_stream("POST", "/images/load", [("quiet", quiet or None)], source)
         return self._json_body(resp)
 
-    def pull(self, image: str, tag: str | None = None,
-             platform: str | None = None) -> Iterator[dict[str, Any]]:
-        """`POST /images/create?fromImage=` (a registry pull); yields progress objects."""
+    def pull(self, image: str, tag: str | None = None, platform: str | None = None,
+             registry_auth: str = NO_AUTH) -> Iterator[dict[str, Any]]:
+        """`POST /images/create?fromImage=NAME&tag=TAG` (a registry pull; no tag: all of
+        them) with X-Registry-Auth (see registry_auth()); yields the progress objects."""
         resp = self.stream("POST", "/images/create",
                            {"fromImage": image, "platform": platform, "tag": tag},
-                           headers={"X-Registry-Auth": "e30="})
+                           headers={"X-Registry-Auth": registry_auth})
         return self._json_body(resp)
+
+    def push(self, name: str, tag: str | None = None,
+             registry_auth: str = NO_AUTH) -> Iterator[dict[str, Any]]:
+        """`POST /images/{name}/push?tag=TAG` (no tag: every tag of the repository), the
+        name familiar ("busybox", "127.0.0.1:5000/app") and unescaped, as docker sends it;
+        yields the progress objects."""
+        resp = self.stream("POST", f"/images/{name}/push", {"tag": tag},
+                           headers={"X-Registry-Auth": registry_auth})
+        return self._json_body(resp)
+
+    def auth(self, config: Mapping[str, str]) -> dict[str, Any]:
+        """`POST /auth` with the AuthConfig object ({"username", "password",
+        "serveraddress"}, ...): the daemon logs in to the registry and answers
+        {"Status": "Login Succeeded", "IdentityToken": ...}."""
+        data = (go_json(dict(config), sort_keys=False) + "\n").encode()
+        resp = self.request("POST", "/auth", data=data,
+                            headers={"Content-Type": "application/json"})
+        doc = resp.json()
+        return dict(doc) if isinstance(doc, dict) else {}
 
     # -- helpers --------------------------------------------------------------------------
     def _multi_stream(self, method: str, path: str, query: list[tuple[str, QueryValue]],

@@ -19,53 +19,82 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def normalize_reference(image: str) -> tuple[str, str, str]:
-    """(familiar name with tag, fully qualified repository, tag) of an image reference."""
-    name, tag = image, ""
-    if "@" not in image:
-        slash = image.rfind("/")
-        colon = image.rfind(":")
-        if colon > slash:
-            name, tag = image[:colon], image[colon + 1:]
-    familiar = image if "@" in image else f"{name}:{tag or 'latest'}"
-    first = name.split("/", 1)[0]
-    if "/" in name and ("." in first or ":" in first or first == "localhost"):
-        full = name
-    elif "/" in name:
-        full = f"docker.io/{name}"
-    else:
-        full = f"docker.io/library/{name}"
-    return familiar, full, tag or ("" if "@" in image else "latest")
+PULL_POLICIES = ("always", "missing", "never")
 
 
-def pull(ctx: Context, image: str, quiet: bool = False) -> None:
-    """`POST /images/create?fromImage=`: progress lines to stderr, as `docker run` shows."""
-    _familiar, full, tag = normalize_reference(image)
-    for message in ctx.client.pull(full, tag or None):
-        if message.get("error"):
-            raise CLIError(str(message["error"]))
-        if quiet or message.get("progressDetail"):
-            continue
-        status = message.get("status", "")
-        if status:
-            ident = message.get("id")
-            ctx.err.write(f"{ident}: {status}\n" if ident else f"{status}\n")
+def check_pull_policy(ctx: Context, command: str, policy: str) -> None:
+    """validatePullOpt: an unknown --pull is a usage error (exit 125) for run and create."""
+    if policy in (*PULL_POLICIES, ""):
+        return
+    message = (f"invalid pull option: '{policy}': must be one of \"always\", \"missing\" "
+               f"or \"never\"")
+    if command == "run":
+        raise CLIError(message, 125)  # run's errors read "ketch: ..." with the help hint
+    ctx.err.write(f"ketch: {message}\n\nRun 'ketch {command} --help' for more information\n")
+    raise ExitCode(125)
+
+
+def pull(ctx: Context, image: str, quiet: bool = False, platform: str = "") -> None:
+    """The image pull of run/create (docker's pullImage): the progress on stderr, nothing
+    with -q; the registry's credentials sent along."""
+    from ketch.cli.commands.pull import encoded_auth, load_config
+    from ketch.cli.credentials import CredentialsError, auth_config_key
+    from ketch.cli.progress import StreamError, show_stream
+    from ketch.util.reference import ReferenceError, parse_normalized_named
+
+    try:
+        named = parse_normalized_named(image)
+    except ReferenceError as exc:
+        raise CLIError(str(exc)) from None
+    config = load_config(ctx)
+    try:
+        auth = config.get_auth(auth_config_key(named.domain))
+    except CredentialsError as exc:
+        raise CLIError(str(exc)) from None
+    auth.auth = ""  # RetrieveAuthTokenFromImage sends no "auth" field
+    tag = named.digest or named.tag or "latest"
+    messages = ctx.client.pull(named.name, tag, platform.lower() or None, encoded_auth(auth))
+    try:
+        ctx.flush()
+        show_stream(messages, None if quiet else ctx.err)
+    except StreamError as exc:
+        raise CLIError(exc.message) from None
+
+
+def missing_image_name(image: str) -> str | None:
+    """The familiar name docker says it cannot find ("busybox:latest"); None for an image
+    ID, which no pull can bring."""
+    from ketch.util.reference import ReferenceError, parse_any_reference
+
+    try:
+        named = parse_any_reference(image)
+    except ReferenceError:
+        return None
+    if isinstance(named, str):
+        return None
+    return named.familiar_string() if named.tag or named.digest else \
+        f"{named.familiar_string()}:latest"
 
 
 def create_container(ctx: Context, body: dict[str, Any], name: str | None,
-                     pull_policy: str = "missing", quiet: bool = False) -> str:
+                     pull_policy: str = "missing", quiet: bool = False,
+                     platform: str = "") -> str:
     client = ctx.client
     image = body["Image"]
     if pull_policy == "always":
-        pull(ctx, image, quiet)
+        pull(ctx, image, quiet, platform)
     try:
         created = client.create_container(body, name)
     except APIError as exc:
-        if exc.status != 404 or pull_policy == "never" or "image" not in exc.message.lower():
+        if exc.status != 404 or pull_policy != "missing" or "image" not in exc.message.lower():
             raise
-        ctx.err.write(f"Unable to find image '{normalize_reference(image)[0]}' locally\n")
-        ctx.err.flush()
-        pull(ctx, image, quiet)
+        familiar = missing_image_name(image)
+        if familiar is None:
+            raise
+        if not quiet:
+            ctx.err.write(f"Unable to find image '{familiar}' locally\n")
+            ctx.err.flush()
+        pull(ctx, image, quiet, platform)
         created = client.create_container(body, name)
     for warning in created.get("Warnings") or []:
         ctx.err.write(f"WARNING: {warning}\n")
@@ -162,6 +191,7 @@ def run_attached(ctx: Context, container_id: str, config: dict[str, Any], auto_r
 
 
 def _run(ctx: Context, opts: Parsed) -> int:
+    check_pull_policy(ctx, "run", opts.pull)
     image, cmd = opts.args[0], opts.args[1:]
     detach = bool(opts.detach)
     body = build_create_body(opts, image, cmd, detach=detach)
@@ -170,7 +200,8 @@ def _run(ctx: Context, opts: Parsed) -> int:
     if body["Tty"] and body["AttachStdin"] and not is_terminal(0):
         ctx.err.write("the input device is not a TTY\n")  # docker: a plain line, exit 1
         raise ExitCode(1)
-    container_id = create_container(ctx, body, opts.name, opts.pull, opts.quiet)
+    container_id = create_container(ctx, body, opts.name, opts.pull, opts.quiet,
+                                    opts.platform or "")
     if detach:
         try:
             ctx.client.start(container_id)
@@ -186,9 +217,11 @@ def _run(ctx: Context, opts: Parsed) -> int:
 
 
 def _create(ctx: Context, opts: Parsed) -> int:
+    check_pull_policy(ctx, "create", opts.pull)
     image, cmd = opts.args[0], opts.args[1:]
     body = build_create_body(opts, image, cmd)
-    ctx.write(create_container(ctx, body, opts.name, opts.pull, opts.quiet) + "\n")
+    ctx.write(create_container(ctx, body, opts.name, opts.pull, opts.quiet,
+                               opts.platform or "") + "\n")
     return 0
 
 
