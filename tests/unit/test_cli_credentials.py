@@ -374,7 +374,7 @@ def test_login_through_a_helper_and_logout(daemon: FakeDaemon, tmp_path: Path,
 
 def test_pull_and_push_requests(daemon: FakeDaemon, tmp_path: Path) -> None:
     daemon.route("POST", "/images/create", Reply(200, chunks=[b'{"status":"ok"}\n']))
-    daemon.route("POST", "/images/busybox/push", Reply(200, chunks=[
+    daemon.route("POST", "/images/docker.io/library/busybox/push", Reply(200, chunks=[
         b'{"status":"The push refers to repository [docker.io/library/busybox]"}\n',
         b'{"errorDetail":{"message":"denied"},"error":"denied"}\n']))
     cfg = tmp_path / "c"
@@ -390,7 +390,8 @@ def test_pull_and_push_requests(daemon: FakeDaemon, tmp_path: Path) -> None:
     assert (proc.returncode, proc.stderr) == (1, "denied\n")
     assert proc.stdout == ("Using default tag: latest\nThe push refers to repository "
                            "[docker.io/library/busybox]\n")
-    assert daemon.requests[-1].path == "/v1.44/images/busybox/push?tag=latest"
+    assert daemon.requests[-1].path == ("/v1.44/images/docker.io/library/busybox/push"
+                                         "?tag=latest")
     proc = ketch(daemon, cfg, "pull", "-a", "busybox:1")
     assert (proc.returncode, proc.stderr) == (1, "tag can't be used with --all-tags/-a\n")
     proc = ketch(daemon, cfg, "push", "busybox@sha256:" + "a" * 64)

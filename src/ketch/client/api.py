@@ -296,8 +296,8 @@ class Client(Session):
     def push(self, name: str, tag: str | None = None,
              registry_auth: str = NO_AUTH) -> Iterator[dict[str, Any]]:
         """`POST /images/{name}/push?tag=TAG` (no tag: every tag of the repository), the
-        name familiar ("busybox", "127.0.0.1:5000/app") and unescaped, as docker sends it;
-        yields the progress objects."""
+        name in full ("docker.io/library/busybox", "127.0.0.1:5000/app") and unescaped, as
+        docker 28 sends it; yields the progress objects."""
         resp = self.stream("POST", f"/images/{name}/push", {"tag": tag},
                            headers={"X-Registry-Auth": registry_auth})
         return self._json_body(resp)

@@ -1,6 +1,6 @@
 """`ketch push` (and `image push`): docker 28's push through `POST /images/{name}/push`.
 
-The name goes familiar in the path ("busybox", "127.0.0.1:5000/app"), the tag in the
+The full name goes in the path ("docker.io/library/busybox"), the tag in the
 query (`latest` when none is given, no tag at all with -a: every tag), the registry's
 credentials in X-Registry-Auth. The daemon's progress is shown as jsonmessage shows it;
 `-q` prints only the full reference once the push succeeded.
@@ -34,7 +34,7 @@ def _push(ctx: Context, opts: Parsed) -> int:
     tag = None if opts.all_tags else named.tag
     messages = with_login_retry(
         ctx, config, named.domain, "push", auth,
-        lambda header: ctx.client.push(named.familiar_name, tag, header))
+        lambda header: ctx.client.push(named.name, tag, header))
     try:
         show_stream(messages, None if opts.quiet else ctx.out)
     except StreamError as exc:
