@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from support.daemon import Ketchd, running_ketchd
 from support.dockerd import Dockerd, running_dockerd
 from support.registry import REGISTRY, Registry, running_registry
 from unit.test_client_fakedaemon import FakeDaemon, Reply
@@ -26,16 +27,17 @@ pytestmark = pytest.mark.integration
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 Shape = tuple[int, str, str]
+Daemon = Dockerd | Ketchd
 
 
-def docker(daemon: Dockerd, config: Path, *args: str,
+def docker(daemon: Daemon, config: Path, *args: str,
            stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = {**daemon.env(), "DOCKER_CONFIG": str(config)}
     return subprocess.run(["docker", *args], input=stdin, capture_output=True, text=True,
                           env=env, timeout=120, check=False)
 
 
-def ketch(daemon: Dockerd, config: Path, *args: str,
+def ketch(daemon: Daemon, config: Path, *args: str,
           stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = {**daemon.env(), "DOCKER_CONFIG": str(config), "KETCH_NO_AUTOSTART": "1",
            "PYTHONPATH": SRC}
@@ -62,7 +64,7 @@ def shape(proc: subprocess.CompletedProcess[str], config: Path) -> Shape:
 class Sides:
     """The docker CLI and ketch, each with a client config directory of its own."""
 
-    def __init__(self, daemon: Dockerd, top: Path) -> None:
+    def __init__(self, daemon: Daemon, top: Path) -> None:
         self.daemon = daemon
         self.docker_config = top / "docker-config"
         self.ketch_config = top / "ketch-config"
@@ -121,9 +123,10 @@ def sides(dockerd: Dockerd, tmp_path: Path) -> Sides:
     return Sides(dockerd, tmp_path)
 
 
-def untag(daemon: Dockerd, *refs: str) -> Callable[[], None]:
+def untag(daemon: Daemon, *refs: str) -> Callable[[], None]:
     def remove() -> None:
-        daemon("rmi", *refs)
+        subprocess.run(["docker", "rmi", *refs], env=daemon.env(), capture_output=True,
+                       timeout=60, check=False)
     return remove
 
 
@@ -255,6 +258,56 @@ def test_login_logout_like_docker(sides: Sides, dockerd: Dockerd, private: Regis
     assert sides.same("pull", ref, before=untag(dockerd, ref))[0] == 1
 
 
+def on_tty(argv: list[str], env: dict[str, str],
+           answers: list[tuple[str, str]]) -> subprocess.CompletedProcess[str]:
+    """Run with a terminal as stdin, typing each answer once its prompt is on stdout."""
+    master, slave = os.openpty()
+    proc = subprocess.Popen(argv, stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env)
+    os.close(slave)
+    try:
+        assert proc.stdout is not None
+        out = b""
+        for prompt, answer in answers:
+            while prompt.encode() not in out:
+                chunk = os.read(proc.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                out += chunk
+            os.write(master, answer.encode())
+        rest, err = proc.communicate(timeout=60)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return subprocess.CompletedProcess(argv, proc.returncode, (out + rest).decode(),
+                                       err.decode())
+
+
+def test_interactive_login_like_docker(dockerd: Dockerd, private: Registry,
+                                       tmp_path: Path) -> None:
+    """On a terminal the missing user and password are asked for (the password unechoed)."""
+    programs = {"docker": ["docker"], "ketch": [sys.executable, "-m", "ketch.cli.main"]}
+    cases: list[tuple[list[str], list[tuple[str, str]]]] = [
+        (["login", private.host], [("Username: ", "alice\n"), ("Password: ", "s3cret\n")]),
+        (["login", "-u", "alice", "-p", " ", private.host], [("Password: ", "s3cret\n")]),
+        (["logout", private.host], []),
+        (["login", private.host], [("Username: ", "\n")]),
+        (["login", "-u", "bob", private.host], [("Password: ", "\n")]),
+    ]
+    results: dict[str, list[Shape]] = {}
+    for name, program in programs.items():
+        config = tmp_path / name
+        env = {**dockerd.env(), "DOCKER_CONFIG": str(config), "KETCH_NO_AUTOSTART": "1",
+               "PYTHONPATH": SRC}
+        results[name] = [shape(on_tty([*program, *args], env, answers), config)
+                         for args, answers in cases]
+    assert results["ketch"] == results["docker"]
+    assert results["ketch"][0][:2] == (0, "Username: Password: \nLogin Succeeded\n")
+    assert results["ketch"][3][2] == "Error: Non-null Username Required\n"
+
+
 def test_config_flag_like_docker(sides: Sides, dockerd: Dockerd, private: Registry,
                                  tmp_path: Path) -> None:
     theirs = docker(dockerd, tmp_path / "unused", "--config", str(tmp_path / "d"), "login",
@@ -328,3 +381,41 @@ def test_same_requests_as_docker(tmp_path: Path) -> None:
     for args, theirs, ours in zip(commands, recorded["docker"], recorded["ketch"],
                                   strict=True):
         assert ours == theirs, args
+
+
+@pytest.fixture(scope="module")
+def ketchd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ketchd]:
+    with running_ketchd(tmp_path_factory.mktemp("ketchd")) as daemon:
+        yield daemon
+
+
+def test_against_ketchd_like_docker(ketchd: Ketchd, registry: Registry, private: Registry,
+                                    tmp_path: Path) -> None:
+    """Both CLIs against ketchd's own /images/create, /images/{name}/push and /auth."""
+    sides = Sides(ketchd, tmp_path)
+    repo = f"{registry.host}/bb"
+    assert sides.same("pull", f"{repo}:v1", before=untag(ketchd, f"{repo}:v1"))[0] == 0
+    assert sides.same("pull", "-q", f"{repo}:v2")[0] == 0
+    assert sides.same("pull", "-a", repo, before=untag(ketchd, *(f"{repo}:{tag}" for tag in
+                                                              ("v1", "v2", "latest"))))[0] == 0
+    assert sides.same("pull", f"{registry.host}/nosuch")[0] == 1
+    assert sides.same("push", f"{repo}:v1")[0] == 0
+    assert sides.same("push", f"{registry.host}/nope")[0] == 1
+    code, out, err = sides.same("run", "--rm", f"{repo}:v2", "echo", "hi",
+                                before=untag(ketchd, f"{repo}:v2"))
+    assert (code, out) == (0, "hi\n") and err.startswith("Unable to find image")
+
+    ref = f"{private.host}/bb:v1"
+    assert sides.same("pull", ref)[0] == 1
+    assert sides.same("login", "-u", "alice", "-p", "wrong", private.host)[0] == 1
+    assert sides.same("login", "-u", "alice", "--password-stdin", private.host,
+                      stdin="s3cret")[:2] == (0, "Login Succeeded\n")
+    assert sides.same("login", private.host)[:2] == (0, "Login Succeeded\n")
+    subprocess.run(["docker", "tag", "busybox", ref], env=ketchd.env(), check=True,
+                   capture_output=True)
+    assert docker(ketchd, sides.docker_config, "push", ref).returncode == 0
+    assert sides.same("push", ref)[0] == 0
+    assert sides.same("pull", ref, before=untag(ketchd, ref))[0] == 0
+    assert sides.same("logout", private.host)[0] == 0
+    theirs, ours = sides.config_files()
+    assert ours == theirs

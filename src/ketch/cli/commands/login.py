@@ -111,11 +111,11 @@ def prompt_credentials(ctx: Context, user: str, password: str, default_user: str
         user = read_input(ctx, f"Username ({default_user}): " if default_user
                           else "Username: ") or default_user
         if not user:
-            raise CLIError("error: username is required")
+            raise CLIError("Error: Non-null Username Required")
     if not password.strip():
         password = _read_password(ctx, server)
         if not password:
-            raise CLIError("error: password is required")
+            raise CLIError("Error: Password Required")
     return AuthConfig(username=user, password=password, server_address=server)
 
 
