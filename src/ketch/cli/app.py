@@ -111,7 +111,7 @@ def main_help() -> str:
              "Management Commands:"]
     lines += [f"  {group:<11} {GROUP_TITLES[group]}" for group in sorted(GROUPS)]
     lines += ["", "Commands:"]
-    lines += [f"  {name:<11} {load(name).description.splitlines()[0]}"
+    lines += [f"  {name:<11} {load(name).description.splitlines()[0].rstrip('.')}"
               for name in sorted(COMMANDS) if " " not in name]
     lines += ["", "Run 'ketch COMMAND --help' for more information on a command.", ""]
     return "\n".join(lines)
