@@ -27,7 +27,7 @@ from pathlib import Path
 from engine import BUSYBOX, Engine, start_dockerd, start_ketchd, teardown
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from support.registry import Registry  # noqa: E402  (the tests' own registry runner)
+from support.registry import Registry  # the tests' own registry runner
 
 DEBIAN = BUSYBOX.parent / "debian-bookworm-slim.tar"
 LAYERED = "FROM busybox\n" + "".join(

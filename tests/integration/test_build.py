@@ -178,7 +178,8 @@ def test_a_failed_step_leaves_nothing_behind(kd: Ketchd, tmp_path: Path) -> None
              "context or excluded by .dockerignore: stat missing: file does not exist"),
             ("FROM busybox AS x\nFROM busybox\nCOPY --from=x /nope /y\n",
              "COPY failed: stat nope: file does not exist"),
-            ("FROM nosuchbase\n", "No such image: nosuchbase:latest"),
+            ("FROM 127.0.0.1:1/nosuchbase\n", 'Get "http://127.0.0.1:1/v2/": dial tcp '
+             '127.0.0.1:1: connect: connection refused'),  # not here: pulled, and failed
             ("FROM busybox\nCOPY a b c\n", "When using COPY with more than one source file, "
              "the destination must be a directory and end with a /"),
             # refused before any step, with an error status, as Docker's

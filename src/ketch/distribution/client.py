@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -55,7 +56,13 @@ class RegistryError(KetchError):
 class AuthFailed(KetchError):
     """The registry refused us (or asked for credentials we lack). A pull or push reports
     it as an ordinary error (500), as dockerd does (a 401 would make the docker CLI prompt
-    for a login); a login reports it as 401."""
+    for a login); a login reports it as 401. `denied`: the registry itself said no to
+    what we sent (a repository that is not there looks the same on Docker Hub)."""
+
+    def __init__(self, message: str, denied: bool = False, reason: str = "") -> None:
+        super().__init__(message)
+        self.denied = denied
+        self.reason = reason or message
 
 
 class Unreachable(KetchError):
@@ -221,8 +228,9 @@ class Repository:
                 return response
             error = await _error(response, what or method)
             response.release()
-            if response.status == 401:
-                raise AuthFailed(f"{_verb(method)} \"{url}\": {error}")
+            if response.status == 401 or error.code == "DENIED":
+                raise AuthFailed(f"{_verb(method)} \"{url}\": {error}", denied=True,
+                                 reason=str(error))
             raise error
         raise AuthFailed(f"{_verb(method)} \"{url}\": unauthorized")
 
@@ -356,6 +364,8 @@ def _describe(e: BaseException) -> str:
     """Go's words for the common failures, as Docker's messages have them."""
     if isinstance(e, TimeoutError):
         return "timeout: the registry did not answer in time"
+    if isinstance(e, aiohttp.ClientConnectorError) and isinstance(e.os_error, socket.gaierror):
+        return f"dial tcp: lookup {e.host}: no such host"
     if isinstance(e, aiohttp.ClientConnectorError):
         number = e.os_error.errno
         reason = (os.strerror(number) if number else str(e.os_error)).lower()

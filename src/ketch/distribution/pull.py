@@ -23,7 +23,7 @@ import aiohttp
 
 from ketch.distribution import manifest as mf
 from ketch.distribution.auth import Credentials, TokenCache
-from ketch.distribution.client import Repository, Unreachable, timeouts
+from ketch.distribution.client import AuthFailed, Repository, Unreachable, timeouts
 from ketch.distribution.metadata import DistributionMetadata
 from ketch.distribution.progress import Progress, short
 from ketch.distribution.registries import RegistryConfig
@@ -203,6 +203,11 @@ class Puller:
         except NotFound as e:
             shown = f"{ref.name}:{ref.tag}" if ref.tag else f"{ref.name}@{ref.digest}"
             raise NotFound(f"manifest for {shown} not found: {e}") from None
+        except AuthFailed as e:
+            if not e.denied:
+                raise
+            raise NotFound(f"pull access denied for {ref.familiar_name}, repository does not "
+                           f"exist or may require 'docker login': {e.reason}") from None
         digest = mf.digest_of(data)
         if reference.startswith("sha256:") and digest != reference:
             raise InvalidParameter(f"manifest verification failed for digest {reference}")
