@@ -272,3 +272,36 @@ def test_docker_hub_through_a_mirror(registry: Registry, tmp_path: Path) -> None
         assert "docker.io/library/busybox:mirrored" in pulled
         tags = ok(cli(own, "image", "inspect", "-f", "{{json .RepoTags}}", "busybox:mirrored"))
         assert "busybox:mirrored" in json.loads(tags)
+
+
+def test_platform_from_an_index_and_chunked_uploads(kd: Ketchd, registry: Registry,
+                                                    fake: tuple[FakeRegistry, FakeRegistry],
+                                                    tmp_path: Path) -> None:
+    main, _ = fake
+    done, error = _pull(kd, f"{main.host}/multi:1")  # linux/amd64 chosen from the index
+    assert done, error
+    assert ok(cli(kd, "run", "--rm", "--network", "none", f"{main.host}/multi:1",
+                  "/busybox", "echo", "chosen")) == "chosen\n"
+    client = docker.APIClient(base_url=kd.host, version="1.41", timeout=60)
+    try:
+        lines = list(client.pull(f"{main.host}/multi", tag="1", platform="linux/arm64",
+                                 stream=True, decode=True,
+                                 auth_config={"username": "u", "password": "pw"}))
+        raise AssertionError(lines)
+    except docker.errors.APIError as e:
+        assert "manifest unknown" in str(e)  # the arm64 entry's manifest is not there
+    finally:
+        client.close()
+    # a layer over the monolithic limit goes up in chunks, and comes back the same
+    ctx = tmp_path / "big"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN head -c 12582912 /dev/urandom > /big\n")
+    ok(cli(kd, "build", "-q", "-t", f"{registry.host}/big/image:1", str(ctx)))
+    pushed = ok(cli(kd, "push", f"{registry.host}/big/image:1"))
+    image_id = ok(cli(kd, "image", "inspect", "-f", "{{.Id}}",
+                      f"{registry.host}/big/image:1")).strip()
+    ok(cli(kd, "rmi", f"{registry.host}/big/image:1"))
+    pulled = ok(cli(kd, "pull", f"{registry.host}/big/image:1"))
+    assert pushed.split("digest: ")[1].split()[0] in pulled
+    assert ok(cli(kd, "image", "inspect", "-f", "{{.Id}}",
+                  f"{registry.host}/big/image:1")).strip() == image_id

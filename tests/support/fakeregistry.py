@@ -110,9 +110,29 @@ class FakeRegistry:
         else:
             self._send(request, 404, head=head)
 
+    def index(self) -> bytes:
+        """An OCI index naming the image for linux/amd64 and a missing one for arm64."""
+        return json.dumps({"schemaVersion": 2, "mediaType":
+                           "application/vnd.oci.image.index.v1+json", "manifests": [
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+             "size": 10, "digest": "sha256:" + "0" * 64,
+             "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+             "size": len(self.manifest), "digest": _digest(self.manifest),
+             "platform": {"os": "linux", "architecture": "amd64"}}]}).encode()
+
     def _manifest(self, request: BaseHTTPRequestHandler, name: str, ref: str,
                   head: bool) -> None:
         body = self.manifest
+        if name == "multi" and not ref.startswith("sha256:"):
+            self._send(request, 200, self.index(), {
+                "Content-Type": "application/vnd.oci.image.index.v1+json"}, head)
+            return
+        if ref.startswith("sha256:") and ref not in (_digest(self.manifest),) \
+                and name != "baddigest":
+            self._send(request, 404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":'
+                       b'"manifest unknown"}]}', {"Content-Type": "application/json"}, head)
+            return
         if name == "bigmanifest":
             body = b" " * (5 << 20) + body
         elif name == "malformed":

@@ -178,7 +178,6 @@ class Puller:
         shown = f"{ref.familiar_name}:{ref.tag}" if ref.tag else \
             f"{ref.familiar_name}@{ref.digest}"
         data, media_type, digest = await self._manifest(repo, ref, ref.digest or ref.tag)
-        await self.progress.status(f"Pulling from {ref.path}", ident)
         parsed = mf.parse(data, media_type)
         if isinstance(parsed, mf.ManifestList):
             entry = mf.choose(parsed, wanted.os, wanted.architecture, wanted.variant)
@@ -186,6 +185,8 @@ class Puller:
             parsed = mf.parse(data, media_type)
             if not isinstance(parsed, mf.ImageManifest):
                 raise InvalidParameter("invalid manifest: a list inside a list")
+        # the stream starts here: what failed before is an HTTP error, as dockerd's
+        await self.progress.status(f"Pulling from {ref.path}", ident)
         config_data = await repo.blob_bytes(parsed.config.digest, mf.MAX_CONFIG)
         if mf.digest_of(config_data) != parsed.config.digest:
             raise InvalidParameter(f"image config verification failed for digest "
