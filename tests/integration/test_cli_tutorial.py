@@ -307,8 +307,6 @@ def test_create_rename_wait_and_env(ketch: Runner, tmp_path: Path) -> None:
 
 
 def test_exec(ketch: Runner) -> None:
-    if not os.environ.get("KETCH_TEST_AGAINST_DOCKERD"):
-        pytest.skip("ketchd has no exec yet (the engine's exec issue)")
     ketch("rm", "-f", "kc-exec")
     assert ketch("run", "-d", "--name", "kc-exec", "busybox", "sleep", "100").returncode == 0
     try:

@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 import termios
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -323,14 +323,16 @@ async def container_attach(request: web.Request) -> web.StreamResponse:
     upgrade = request.headers.get("Upgrade", "").lower() == "tcp"
     content_type = "application/vnd.docker.raw-stream" if c.config.get("Tty") \
         else "application/vnd.docker.multiplexed-stream"
-    return await _hijack(request, upgrade, content_type, replay, live, stdin)
+    return await hijack(request, upgrade, content_type, replay, live, stdin)
 
 
-async def _hijack(request: web.Request, upgrade: bool, content_type: str, replay: bytes,
-                  live: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None,
-                  stdin: bool) -> web.StreamResponse:
+async def hijack(request: web.Request, upgrade: bool, content_type: str, replay: bytes,
+                 live: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None,
+                 stdin: bool, before_close: Callable[[], Awaitable[None]] | None = None
+                 ) -> web.StreamResponse:
     """Answer 101 (or 200) and `replay`, then relay raw bytes between the client and the
-    supervisor's (reader, writer) in `live`, if any."""
+    supervisor's (reader, writer) in `live`, if any; before_close runs once the stream has
+    ended, before the client sees its end (an exec's exit code must be known by then)."""
     transport = request.transport
     assert transport is not None
     # the connection is ours from here: aiohttp's protocol would close it on the client's
@@ -384,6 +386,8 @@ async def _hijack(request: web.Request, upgrade: bool, content_type: str, replay
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         else:
             await output
+        if before_close is not None:
+            await before_close()
     finally:
         for task in tasks[1:]:
             task.cancel()
@@ -467,6 +471,8 @@ def make_app(engine: Engine) -> web.Application:
     app.add_routes(build_routes.routes)
     from ketch.api import registry as registry_routes
     app.add_routes(registry_routes.routes)
+    from ketch.api import exec as exec_routes
+    app.add_routes(exec_routes.routes)
     app.on_response_prepare.append(_headers)
     return app
 

@@ -75,6 +75,8 @@ class Engine:
         self.data_root = data_root
         self.exec_root = exec_root
         self.registries = registries or RegistryConfig()
+        from ketch.engine.execs import Execs
+        self.execs = Execs(self)
         os.makedirs(data_root, mode=0o711, exist_ok=True)
         os.makedirs(exec_root, mode=0o711, exist_ok=True)
         self.containers = ContainerStore(data_root)
@@ -171,6 +173,9 @@ class Engine:
 
     async def _on_event(self, line: bytes) -> None:
         event = json.loads(line)
+        if event.get("event") == "exec_exit":
+            self.execs.exited(str(event.get("exec")), int(event.get("exit_code") or 0))
+            return
         if event.get("event") != "exit":
             return
         try:
@@ -655,6 +660,7 @@ class Engine:
             pass
         self.removing.discard(c.id)
         tombstone = self.containers.remove(c)  # gone for the API, and after a crash too
+        self.execs.forget_container(c.id)
         self.locks.pop(c.id, None)
         for fut in self.remove_waiters.pop(c.id, []):
             if not fut.done():
@@ -828,6 +834,7 @@ class Engine:
     def inspect(self, ref: str, size: bool = False) -> dict[str, Any]:
         c = self.containers.get(ref)
         record = {k: v for k, v in c.record.items() if k not in _PRIVATE}
+        record["ExecIDs"] = self.execs.running_ids(c.id)
         return {**record, **self._sizes(c)} if size else record
 
     def list(self, *, all_: bool, limit: int, filters: dict[str, list[str]],

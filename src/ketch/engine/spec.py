@@ -103,9 +103,7 @@ def resolve_user(user: str, rootfs: str) -> dict[str, Any]:
     (with the user's supplementary groups, as Docker gives them)."""
     if not isinstance(user, str):
         raise InvalidParameter("invalid User: must be a string")
-    if not user:
-        return {"uid": 0, "gid": 0}
-    name, _, group = user.partition(":")
+    name, _, group = (user or "0").partition(":")  # root's groups count too, as Docker's
     uid: int | None = int(name) if name.isdigit() else None
     gid: int | None = None
     for fields in read_db(rootfs, "/etc/passwd", 4):
@@ -124,10 +122,11 @@ def resolve_user(user: str, rootfs: str) -> dict[str, Any]:
                 raise InvalidParameter(f"unable to find group {group}: no matching entries "
                                        "in group file")
             gid = _number(found[0][2])
-    extra = sorted({_number(f[2]) for f in groups if name in f[3].split(",")} - {gid or 0})
-    result: dict[str, Any] = {"uid": uid, "gid": gid or 0}
-    if extra:
-        result["additionalGids"] = extra
+    # the primary group is among the supplementary ones, as Docker's (libcontainer) set
+    # them; with a group given explicitly, it alone
+    members = set() if group else {_number(f[2]) for f in groups if name in f[3].split(",")}
+    result: dict[str, Any] = {"uid": uid, "gid": gid or 0,
+                              "additionalGids": sorted({gid or 0} | members)}
     return result
 
 

@@ -73,9 +73,9 @@ class Attachment:
 
 
 class Supervised:
-    """A container the supervisor owns."""
+    """A container the supervisor owns, or a process exec'd in one (no log of its own)."""
 
-    def __init__(self, cid: str, tty: bool, log_path: str, stdin_once: bool) -> None:
+    def __init__(self, cid: str, tty: bool, log_path: str | None, stdin_once: bool) -> None:
         self.id = cid
         self.tty = tty
         self.log_path = log_path
@@ -91,7 +91,7 @@ class Supervised:
         self.master = -1
         self.attachments: list[Attachment] = []
         self.log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
-                              LOG_MODE)
+                              LOG_MODE) if log_path else -1
         self.open_streams = 0
         self.exited_status: int | None = None
         self.done = asyncio.Event()
@@ -155,6 +155,10 @@ class Supervised:
 
     def log(self, stream: int, data: bytes) -> None:
         """json-file: a line per write, as Docker's logger writes it."""
+        if self.log_fd < 0:  # an exec's output goes to its attachments only, as Docker's
+            for att in list(self.attachments):
+                att.send(stream, data)
+            return
         name = "stdout" if stream == 1 else "stderr"
         stamp = now_rfc3339()
         lines = []
@@ -178,6 +182,7 @@ class Supervisor:
         self.run_dir = run_dir
         self.runtime = Runtime(runtime_root, warn=lambda msg: None)
         self.containers: dict[str, Supervised] = {}
+        self.execs: dict[str, Supervised] = {}  # by exec ID, while they run
         self.subscribers: list[asyncio.StreamWriter] = []
         # attach comes before create/start (docker run): such clients wait here, and are
         # attached the moment the container is created, before it can print anything
@@ -203,6 +208,9 @@ class Supervisor:
             if op == "attach":
                 await self.attach(request, reader, writer)
                 return
+            if op == "exec":
+                await self.exec(request, reader, writer)
+                return
             try:
                 result = self.dispatch(op, request)
                 answer = {"ok": True, **result}
@@ -224,6 +232,8 @@ class Supervisor:
             return {"pid": os.getpid()}
         if op == "state":
             return {"containers": {cid: c.state() for cid, c in self.containers.items()}}
+        if "exec" in request:
+            return self.exec_op(op, str(request["exec"]), request)
         cid = str(request.get("id", ""))
         if op == "create":
             return self.create(cid, request)
@@ -347,6 +357,12 @@ class Supervisor:
                 return
             if pid == 0:
                 return
+            for e in list(self.execs.values()):
+                if e.pid == pid and e.exited_status is None:
+                    e.exited_status = os.waitstatus_to_exitcode(status)
+                    if e.master >= 0 and e.open_streams:
+                        self.on_output(e, e.master)
+                    self.maybe_finished(e)
             for c in self.containers.values():
                 if c.pid == pid and c.exited_status is None:
                     c.exited_status = os.waitstatus_to_exitcode(status)
@@ -360,6 +376,9 @@ class Supervisor:
         if c.exited_status is None or (c.open_streams and not c.tty):
             return
         if c.status == "exited":
+            return
+        if c.log_fd < 0 and c.id in self.execs:
+            self._exec_finished(c)
             return
         code = c.exited_status
         c.exit_code = 128 - code if code < 0 else code
@@ -423,6 +442,136 @@ class Supervisor:
                 self.subscribers.remove(writer)
             else:
                 writer.write(line)
+
+    # -- exec -------------------------------------------------------------------
+
+    async def exec(self, request: dict[str, Any], reader: asyncio.StreamReader,
+                   writer: asyncio.StreamWriter) -> None:
+        """Start a process in a running container; unless detached, this connection
+        becomes its raw stream (stdin in, output out) until it ends. The first line
+        answers {"ok": true, "pid": n}, or {"error": ..., "exit_code": 126}."""
+        exec_id = str(request.get("exec", ""))
+        try:
+            e = self._start_exec(exec_id, request, writer)
+        except KetchError as err:
+            code = getattr(err, "exit_code", None)
+            writer.write((json.dumps({"error": str(err), "status": err.status,
+                                      "exit_code": code}) + "\n").encode())
+            await writer.drain()
+            return
+        except OSError as err:
+            writer.write((json.dumps({"error": err.strerror or str(err), "status": 500})
+                          + "\n").encode())
+            await writer.drain()
+            return
+        writer.write((json.dumps({"ok": True, "pid": e.pid}) + "\n").encode())
+        if request.get("detach"):
+            await writer.drain()
+            return
+        try:
+            if request.get("stdin") and e.stdin_fd >= 0:
+                while chunk := await reader.read(65536):
+                    if not await e.write_stdin(chunk):
+                        break
+                if not e.tty:
+                    e.close_stdin()  # the client half-closed: EOF for the program
+            await e.done.wait()
+        finally:
+            e.attachments.clear()
+
+    def _start_exec(self, exec_id: str, request: dict[str, Any],
+                    writer: asyncio.StreamWriter) -> Supervised:
+        cid = str(request.get("id", ""))
+        c = self.containers.get(cid)
+        if c is None or c.status != "running" or c.exited_status is not None:
+            raise Conflict(f"Container {cid} is not running")
+        if not exec_id or exec_id in self.execs:
+            raise Conflict(f"exec {exec_id} exists already")
+        tty = bool(request.get("tty"))
+        attached = not request.get("detach")
+        e = Supervised(exec_id, tty, None, stdin_once=True)
+        child_fds: list[int] = []
+        pair = None
+        try:
+            if tty:
+                pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                stdio = None
+            else:
+                if request.get("stdin") and attached:
+                    r, w = os.pipe2(os.O_CLOEXEC)
+                    e.stdin_fd = w
+                else:
+                    r = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+                child_fds.append(r)
+                fds = [r]
+                for stream in (1, 2):
+                    r2, w2 = os.pipe2(os.O_CLOEXEC)
+                    e.out_fds[r2] = stream
+                    child_fds.append(w2)
+                    fds.append(w2)
+                stdio = (fds[0], fds[1], fds[2])
+            e.pid = self.runtime.exec(cid, request["process"], stdio=stdio,
+                                      console_pair=pair[1] if pair else None)
+            if pair is not None:
+                from ketch.runtime.console import recv_master
+                pair[1].close()
+                e.master = recv_master(pair[0])
+                e.stdin_fd = e.master
+                e.out_fds[e.master] = 1
+        except BaseException:
+            e.close_fds()
+            raise
+        finally:
+            for fd in child_fds:
+                os.close(fd)
+            if pair is not None:
+                pair[0].close()
+                if pair[1].fileno() >= 0:
+                    pair[1].close()
+        if attached:
+            e.attachments.append(Attachment(writer, bool(request.get("stdout")),
+                                            bool(request.get("stderr")), framed=not tty))
+        loop = asyncio.get_running_loop()
+        if e.stdin_fd >= 0:
+            os.set_blocking(e.stdin_fd, False)
+        for fd in e.out_fds:
+            os.set_blocking(fd, False)
+            loop.add_reader(fd, self.on_output, e, fd)
+            e.open_streams += 1
+        e.status = "running"
+        self.execs[exec_id] = e
+        return e
+
+    def exec_op(self, op: str, exec_id: str, request: dict[str, Any]) -> dict[str, Any]:
+        e = self.execs.get(exec_id)
+        if e is None:
+            raise NotFound(f"No such exec instance: {exec_id}")
+        if op == "resize":
+            if e.master >= 0:
+                from ketch.runtime.console import set_size
+                set_size(e.master, int(request["h"]), int(request["w"]))
+            return {}
+        if op == "kill":
+            os.kill(e.pid, int(request.get("signal", signal.SIGKILL)))
+            return {}
+        raise KetchError(f"unknown operation {op!r}")
+
+    def _exec_finished(self, e: Supervised) -> None:
+        code = e.exited_status or 0
+        e.exit_code = 128 - code if code < 0 else code
+        e.status = "exited"
+        loop = asyncio.get_running_loop()
+        if e.open_streams:
+            for fd in e.out_fds:
+                loop.remove_reader(fd)
+        e.close_fds()
+        del self.execs[e.id]
+        # told before the stream ends: whoever sees the end may ask for the exit code
+        self.publish({"event": "exec_exit", "exec": e.id, "exit_code": e.exit_code})
+        for att in e.attachments:
+            att.writer.close()
+        e.attachments.clear()
+        e.done.set()
 
     # -- attach -----------------------------------------------------------------
 

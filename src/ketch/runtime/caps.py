@@ -39,3 +39,16 @@ def mask(names: list[str], known_max: int) -> int:
 
 def names_of(bits: int) -> list[str]:
     return [name for i, name in enumerate(NAMES) if bits >> i & 1]
+
+
+def held() -> list[str]:
+    """The capabilities this process may give (its bounding set): "all" for a privileged
+    process means these, as Docker's privileged containers get the daemon's own."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapBnd:"):
+                    return names_of(int(line.split()[1], 16))
+    except (OSError, ValueError):
+        pass
+    return list(NAMES[: last_cap() + 1])

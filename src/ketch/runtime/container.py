@@ -393,8 +393,10 @@ class Runtime:
 
     def exec(self, container_id: str, process: dict[str, Any], *,
              console_socket: str | None = None, console_pair: Any = None,
-             pid_file: str | None = None, preserve_fds: int = 0) -> int:
-        """Start `process` inside the container; return its host pid once it runs."""
+             pid_file: str | None = None, preserve_fds: int = 0,
+             stdio: tuple[int, int, int] | None = None) -> int:
+        """Start `process` inside the container; return its host pid once it runs.
+        stdio: the program's stdin/stdout/stderr (default: ours)."""
         c = self.container(container_id)
         status = c.status()
         if status == "stopped":
@@ -424,7 +426,7 @@ class Runtime:
         parent, child = channel_pair()
         job = I.Job(config=config, process=process, chan=child, join=fds, new=[],
                     cgroup=cgroup_of(c), seccomp=seccomp, console_fd=console_fd,
-                    preserve_fds=preserve_fds)
+                    preserve_fds=preserve_fds, stdio=stdio)
         I.preload(job)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child

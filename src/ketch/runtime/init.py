@@ -267,6 +267,9 @@ def exec_process(job: Job) -> NoReturn:
     chan = job.chan
     try:
         _default_signals()
+        if job.stdio is not None:
+            for target, fd in enumerate(job.stdio):
+                os.dup2(fd, target)  # dup2 clears close-on-exec on the copy
         if job.process.get("terminal"):
             _attach_terminal(job, None)
         _finish_process(job, wait_for_start=False, hook_state=None)
