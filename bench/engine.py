@@ -3,7 +3,7 @@
 
 Both daemons run privately (own data roots and sockets) and get the same busybox
 image. Printed: medians and ratios for `run --rm busybox true`, 50 sequential
-`run -d`, `ps -a` with 50 containers, `images`, `inspect`, the engines' memory
+`run -d`, `ps -a` with 50 containers, `images`, `inspect`, `exec true`, the engines' memory
 (PSS) per idle running container and when idle, and `--version`. Docker is
 needed only to compare (apt-get install docker.io); it is never a dependency.
 A benchmark, not a test: it asserts nothing.  Run as root:  python3 bench/engine.py
@@ -194,7 +194,8 @@ def main() -> int:
             r["engine PSS idle (MiB)"] = idle / 1024
             r["engine PSS per container (MiB)"] = (busy - idle) / 1024 / args.containers
             for verb, cmd in (("ps -a", ["ps", "-a"]), ("images", ["images"]),
-                              ("inspect", ["inspect", "b0"])):
+                              ("inspect", ["inspect", "b0"]),
+                              ("exec true", ["exec", "b0", "true"])):
                 r[f"{verb} ({args.containers} containers)" if verb == "ps -a" else verb] = \
                     median_ms([engine(*cmd) for _ in range(args.n)])
             r["--version"] = median_ms([engine("--version") for _ in range(args.n)])
