@@ -205,6 +205,29 @@ async def container_kill(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+@_route("POST", "/containers/{id}/pause")
+async def container_pause(request: web.Request) -> web.Response:
+    await engine_of(request).pause(request.match_info["id"])
+    return web.Response(status=204)
+
+
+@_route("POST", "/containers/{id}/unpause")
+async def container_unpause(request: web.Request) -> web.Response:
+    await engine_of(request).unpause(request.match_info["id"])
+    return web.Response(status=204)
+
+
+@_route("GET", "/containers/{id}/top")
+async def container_top(request: web.Request) -> web.Response:
+    return json_response(await engine_of(request).top(request.match_info["id"],
+                                                      request.query.get("ps_args", "")))
+
+
+@_route("POST", "/containers/prune")
+async def containers_prune(request: web.Request) -> web.Response:
+    return json_response(await engine_of(request).prune(query_filters(request)))
+
+
 @_route("POST", "/containers/{id}/wait")
 async def container_wait(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)

@@ -20,6 +20,9 @@ COMMANDS: dict[str, str] = {
     "stop": "lifecycle:STOP",
     "restart": "lifecycle:RESTART",
     "kill": "lifecycle:KILL",
+    "pause": "lifecycle:PAUSE",
+    "unpause": "lifecycle:UNPAUSE",
+    "top": "top:TOP",
     "rm": "lifecycle:RM",
     "rename": "lifecycle:RENAME",
     "wait": "lifecycle:WAIT",
@@ -42,6 +45,7 @@ COMMANDS: dict[str, str] = {
     "logout": "login:LOGOUT",
     "image prune": "prune:IMAGE_PRUNE",  # reached as `ketch image prune` only
     "builder prune": "builder:PRUNE",  # reached as `ketch builder prune` only
+    "container prune": "container_prune:PRUNE",  # `ketch container prune` only
     "system df": "df:DF",  # reached as `ketch system df` only
     "volume create": "volume:CREATE",  # the volume verbs: `ketch volume ...` only
     "volume ls": "volume:LS",
@@ -69,7 +73,9 @@ GROUPS: dict[str, dict[str, str]] = {
     "container": {"ls": "ps", "list": "ps", "ps": "ps", "remove": "rm",
                   **{v: v for v in ("run", "create", "start", "stop", "restart", "kill", "rm",
                                     "rename", "wait", "logs", "inspect", "exec", "diff",
-                                    "cp", "export", "commit", "port")}},
+                                    "cp", "export", "commit", "port", "pause", "unpause",
+                                    "top")},
+                  "prune": "container prune"},
     "image": {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi",
               "import": "import", "tag": "tag", "inspect": "inspect",
               "history": "history", "prune": "image prune",

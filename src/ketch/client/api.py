@@ -179,6 +179,21 @@ class Client(Session):
     def kill(self, ref: str, signal: str | None = None) -> None:
         self.request("POST", f"/containers/{ref}/kill", {"signal": signal})
 
+    def pause(self, ref: str) -> None:
+        self.request("POST", f"/containers/{ref}/pause")
+
+    def unpause(self, ref: str) -> None:
+        self.request("POST", f"/containers/{ref}/unpause")
+
+    def top(self, ref: str, ps_args: str | None = None) -> dict[str, Any]:
+        """`GET /containers/{id}/top`: {"Titles": [...], "Processes": [[...], ...]}."""
+        return dict(self.json("GET", f"/containers/{ref}/top", {"ps_args": ps_args}))
+
+    def prune_containers(self, filters: Mapping[str, list[str]] | None = None
+                         ) -> dict[str, Any]:
+        """`POST /containers/prune`: {"ContainersDeleted": [...] or None, ...}."""
+        return dict(self.json("POST", "/containers/prune", {"filters": filters_json(filters)}))
+
     def remove_container(self, ref: str, force: bool = False, volumes: bool = False,
                          link: bool = False) -> None:
         self.request("DELETE", f"/containers/{ref}",

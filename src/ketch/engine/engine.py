@@ -584,6 +584,55 @@ class Engine:
             raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not "
                            "running") from None
 
+    async def pause(self, ref: str) -> None:
+        """Freeze the container's processes (its cgroup's freezer)."""
+        c = self.containers.get(ref)
+        async with self._lock(c.id):
+            if not c.running:
+                raise Conflict(f"Container {c.id} is not running")
+            if c.state.get("Paused"):
+                raise Conflict(f"Container {c.id} is already paused")
+            await self.supervisor.call("pause", id=c.id)
+            c.state.update({"Status": "paused", "Paused": True})
+            c.save()
+
+    async def unpause(self, ref: str) -> None:
+        c = self.containers.get(ref)
+        async with self._lock(c.id):
+            if not c.running or not c.state.get("Paused"):
+                raise Conflict(f"Container {c.id} is not paused")
+            await self.supervisor.call("resume", id=c.id)
+            c.state.update({"Status": "running", "Paused": False})
+            c.save()
+
+    async def top(self, ref: str, ps_args: str) -> dict[str, Any]:
+        """`docker top`: the host's `ps` with ps_args, narrowed to the container's
+        processes (those of its cgroup)."""
+        from ketch.engine.top import top
+
+        c = self.containers.get(ref)
+        if not c.running:
+            raise Conflict(f"Container {c.id} is not running")
+        return await asyncio.to_thread(top, os.path.join(self.exec_root, "runtime"), c.id,
+                                       ps_args)
+
+    async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
+        """`docker container prune`: every stopped container the filters select."""
+        from ketch.engine.prune import selected
+
+        deleted, reclaimed = [], 0
+        for c in selected(list(self.containers.all()), filters):
+            if c.running or c.id not in self.containers.by_id:
+                continue
+            size = self._sizes(c).get("SizeRw", 0)
+            try:
+                await self.remove(c.id, volumes=False)
+            except KetchError:
+                continue
+            deleted.append(c.id)
+            reclaimed += size
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
     async def restart(self, ref: str, timeout: int | None = None) -> None:
         c = self.containers.get(ref)
         if c.running:
@@ -870,9 +919,10 @@ class Engine:
 
     def info(self) -> dict[str, Any]:
         running = sum(1 for c in self.containers.all() if c.running)
+        paused = sum(1 for c in self.containers.all() if c.running and c.state.get("Paused"))
         return system.info(containers=len(self.containers.by_id), running=running,
                            images=len(self.images.list()), data_root=self.data_root,
-                           driver=self.snapshots.driver)
+                           driver=self.snapshots.driver, paused=paused)
 
 
 def _signal_number(sig: str | int) -> int:
@@ -897,8 +947,9 @@ def _checked_signal(number: int, text: str) -> int:
 
 def status_line(c: Container) -> str:
     state = c.state
-    if state["Status"] == "running":
-        return f"Up {human_duration(time.time() - parse_time(state['StartedAt']))}"
+    if state["Status"] in ("running", "paused"):
+        up = f"Up {human_duration(time.time() - parse_time(state['StartedAt']))}"
+        return up + " (Paused)" if state.get("Paused") else up
     if state["Status"] in ("exited", "dead"):
         if state["FinishedAt"] == ZERO_TIME:
             return "Created" if state["StartedAt"] == ZERO_TIME else ""

@@ -102,7 +102,7 @@ class Execs:
         if not c.running:
             raise Conflict(f"Container {c.id} is not running")
         if c.state.get("Paused"):
-            raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
+            raise Conflict(f"Container {ref} is paused, unpause the container before exec")
         cmd = _strings(body, "Cmd")
         if not cmd:
             raise InvalidParameter("No exec command specified")

@@ -255,7 +255,15 @@ class Supervisor:
         if op == "kill":
             if c.status != "running":
                 raise Conflict(f"Container {cid} is not running")
-            self.runtime.kill(cid, int(request.get("signal", signal.SIGKILL)))
+            number = int(request.get("signal", signal.SIGKILL))
+            self.runtime.kill(cid, number)
+            if number == signal.SIGKILL and self.runtime.container(cid).status() == "paused":
+                self.runtime.resume(cid)  # a frozen process dies only once thawed
+            return {}
+        if op in ("pause", "resume"):
+            if c.status != "running":
+                raise Conflict(f"Container {cid} is not running")
+            (self.runtime.pause if op == "pause" else self.runtime.resume)(cid)
             return {}
         if op == "resize":
             if c.master >= 0:

@@ -32,11 +32,11 @@ def version() -> dict[str, Any]:
 
 
 def info(*, containers: int, running: int, images: int, data_root: str,
-         driver: str = "overlay2") -> dict[str, Any]:
+         driver: str = "overlay2", paused: int = 0) -> dict[str, Any]:
     uname = os.uname()
     return {
-        "ID": "", "Containers": containers, "ContainersRunning": running,
-        "ContainersPaused": 0, "ContainersStopped": containers - running,
+        "ID": "", "Containers": containers, "ContainersRunning": running - paused,
+        "ContainersPaused": paused, "ContainersStopped": containers - running,
         "Images": images, "Driver": driver,  # vfs has no status lines, as Docker's
         "DriverStatus": [["Backing Filesystem", "extfs"]] if driver == "overlay2" else None,
         "LoggingDriver": "json-file",

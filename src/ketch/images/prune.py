@@ -86,7 +86,7 @@ def until_timestamp(value: str, now: float | None = None) -> float:
     raise InvalidParameter(f'failed to parse value as time or duration: "{value}"')
 
 
-def _labels_match(wanted: list[str], labels: dict[str, str]) -> bool:
+def labels_match(wanted: list[str], labels: dict[str, str]) -> bool:
     """Docker's MatchKVList: every `key` or `key=value` is among the labels."""
     if not wanted:
         return True
@@ -134,9 +134,9 @@ def candidates(images: list[Image], filters: dict[str, list[str]]) -> tuple[list
         config = image.config.get("config")
         if config is not None:  # Docker skips the label filters for an image without one
             labels = config.get("Labels") or {}
-            if not _labels_match(filters.get("label", []), labels):
+            if not labels_match(filters.get("label", []), labels):
                 continue
-            if filters.get("label!") and _labels_match(filters["label!"], labels):
+            if filters.get("label!") and labels_match(filters["label!"], labels):
                 continue
         found.append(image)
     return found, dangling_only

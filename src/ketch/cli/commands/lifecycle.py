@@ -156,6 +156,16 @@ KILL = Command(
     description="Kill one or more running containers",
     flags=(Flag("signal", "s", "string", help="Signal to send to the container"),),
     handler=_kill, min_args=1, aliases="ketch container kill, ketch kill")
+PAUSE = Command(
+    name="pause", usage="ketch pause CONTAINER [CONTAINER...]",
+    description="Pause all processes within one or more containers", flags=(),
+    handler=lambda ctx, opts: for_each(ctx, opts.args, ctx.client.pause), min_args=1,
+    aliases="ketch container pause, ketch pause")
+UNPAUSE = Command(
+    name="unpause", usage="ketch unpause CONTAINER [CONTAINER...]",
+    description="Unpause all processes within one or more containers", flags=(),
+    handler=lambda ctx, opts: for_each(ctx, opts.args, ctx.client.unpause), min_args=1,
+    aliases="ketch container unpause, ketch unpause")
 RM = Command(
     name="rm", usage="ketch rm [OPTIONS] CONTAINER [CONTAINER...]",
     description="Remove one or more containers",
