@@ -21,7 +21,7 @@ from ketch.distribution.auth import Credentials
 from ketch.distribution.progress import Emit
 from ketch.distribution.registries import RegistryConfig
 from ketch.engine import logs as logfile
-from ketch.engine import system
+from ketch.engine import restarts, system
 from ketch.engine.containers import Container, ContainerStore
 from ketch.engine.hostconfig import (
     capabilities,
@@ -48,7 +48,7 @@ T = TypeVar("T")
 
 
 # kept in a container's record, not shown by inspect
-_PRIVATE = {"AnonymousVolumes", "ConfiguredMacs", "HostVeths"}
+_PRIVATE = {"AnonymousVolumes", "ConfiguredMacs", "HostVeths", "HasBeenManuallyStopped"}
 
 
 def now() -> str:
@@ -96,6 +96,8 @@ class Engine:
         # supervisor told to forget it), so that nothing of the new run is let go of
         self.exiting: dict[str, asyncio.Future[None]] = {}
         self.removing: set[str] = set()
+        self.restart_tasks: dict[str, asyncio.Task[None]] = {}  # restarts waiting their delay
+        self.backoffs: dict[str, restarts.Backoff] = {}
         self.events_task: asyncio.Task[None] | None = None
         self.started = time.time()
 
@@ -128,6 +130,15 @@ class Engine:
         await self._reconcile()
         await self._net(self.net.restore_dns, self._running())
         self.events_task = asyncio.get_running_loop().create_task(self._follow_events(reader))
+        for c in self.containers.all():  # the restart policies' part at a daemon start
+            if not c.running and c.id not in self.restart_tasks and restarts.at_daemon_start(
+                    c.host_config.get("RestartPolicy") or {},
+                    bool(c.record.get("HasBeenManuallyStopped"))):
+                async with self._lock(c.id):
+                    try:
+                        await self._start(c)
+                    except KetchError:
+                        pass
 
     async def _reconcile(self) -> None:
         """Bring every record marked running in line with what the supervisor knows."""
@@ -217,6 +228,49 @@ class Engine:
                     fut.set_result(int(state["ExitCode"]))
         if c.host_config.get("AutoRemove"):
             await self._remove(c, volumes=True)  # --rm takes its anonymous volumes along
+            return
+        self._maybe_restart(c)
+
+    # -- restart policies ---------------------------------------------------------
+
+    def _maybe_restart(self, c: Container) -> None:
+        policy = c.host_config.get("RestartPolicy") or {}
+        if c.id not in self.containers.by_id or not restarts.wanted(
+                policy, int(c.state["ExitCode"]), int(c.record.get("RestartCount") or 0),
+                bool(c.record.get("HasBeenManuallyStopped"))):
+            return
+        ran_for = parse_time(c.state["FinishedAt"]) - parse_time(c.state["StartedAt"])
+        delay = self.backoffs.setdefault(c.id, restarts.Backoff()).next(ran_for)
+        c.state.update({"Status": "restarting", "Restarting": True})
+        c.save()
+        task = asyncio.get_running_loop().create_task(self._restart_later(c, delay))
+        self.restart_tasks[c.id] = task
+        task.add_done_callback(lambda t: self.restart_tasks.pop(c.id, None)
+                               if self.restart_tasks.get(c.id) is t else None)
+
+    async def _restart_later(self, c: Container, delay: float) -> None:
+        await asyncio.sleep(delay)
+        async with self._lock(c.id):
+            if c.id not in self.containers.by_id or c.running:
+                return
+            c.state["Restarting"] = False
+            c.record["RestartCount"] = int(c.record.get("RestartCount") or 0) + 1
+            try:
+                await self._start(c)
+            except KetchError:
+                c.state.update({"Status": "exited", "Restarting": False})
+                c.save()
+
+    def _cancel_restart(self, c: Container) -> bool:
+        """Call off a restart waiting its delay; whether there was one."""
+        task = self.restart_tasks.pop(c.id, None)
+        if task is None:
+            return False
+        task.cancel()
+        if c.state.get("Restarting"):
+            c.state.update({"Status": "exited", "Restarting": False})
+            c.save()
+        return True
 
     # -- create -------------------------------------------------------------------
 
@@ -238,6 +292,7 @@ class Engine:
             raise InvalidParameter(f"the working directory '{workdir}' is invalid, it needs "
                                    "to be an absolute path")
         refuse_unsupported(host)
+        host["RestartPolicy"] = restarts.check(host)
         capabilities(DEFAULT_CAPS, host)  # unknown names fail now, not at start
         no_new_privileges(host)
         resources(host)
@@ -457,9 +512,11 @@ class Engine:
 
     async def start(self, ref: str) -> None:
         c = self.containers.get(ref)
+        self._cancel_restart(c)
         async with self._lock(c.id):
             if c.running:
                 raise NotModified("container already started")
+            c.record["HasBeenManuallyStopped"] = False
             if c.state.get("Status") == "removing":
                 raise Conflict("container is marked for removal and cannot be started")
             await self._start(c)
@@ -550,8 +607,12 @@ class Engine:
     async def stop(self, ref: str, timeout: int | None = None,
                    sig: str | None = None) -> None:
         c = self.containers.get(ref)
+        if self._cancel_restart(c):  # waiting to restart: stopping it is calling that off
+            return
         if not c.running:
             raise NotModified("container already stopped")
+        c.record["HasBeenManuallyStopped"] = True  # its exit is not restarted
+        c.save()
         stop_signal = _signal_number(sig or c.config.get("StopSignal") or "SIGTERM")
         if timeout is None:  # the container's own --stop-timeout, else Docker's 10 s
             timeout = c.config.get("StopTimeout")
@@ -577,6 +638,8 @@ class Engine:
         number = _signal_number(sig or "SIGKILL")
         if not c.running:
             raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
+        c.record["HasBeenManuallyStopped"] = True  # a kill is the user's: no restart
+        c.save()
         try:
             await self.supervisor.call("kill", id=c.id, signal=number)
         except NotFound:  # the supervisor lost it: it is not running any more
@@ -674,6 +737,11 @@ class Engine:
 
     async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
         c = self.containers.get(ref)
+        if c.state.get("Restarting"):
+            if not force:
+                raise Conflict(f"You cannot remove a restarting container {c.id}. Stop the "
+                               "container before attempting removal or force remove")
+            self._cancel_restart(c)
         # under the lock, so that a start or restart in flight either finishes first (and
         # is killed below) or finds the container gone
         async with self._lock(c.id):
@@ -957,6 +1025,9 @@ def status_line(c: Container) -> str:
         return f"Exited ({state['ExitCode']}) {ago} ago"
     if state["Status"] == "removing":
         return "Removal In Progress"
+    if state["Status"] == "restarting":
+        ago = human_duration(time.time() - parse_time(state["FinishedAt"]))
+        return f"Restarting ({state['ExitCode']}) {ago} ago"
     return "Created"
 
 
