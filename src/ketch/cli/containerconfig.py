@@ -53,6 +53,19 @@ CONTAINER_FLAGS: tuple[Flag, ...] = (
          metavar="list"),
     Flag("restart", kind="string", default="no",
          help="Restart policy to apply when a container exits"),
+    Flag("health-cmd", kind="string", help="Command to run to check health"),
+    Flag("health-interval", kind="string",
+         help="Time between running the check (ms|s|m|h) (default 0s)"),
+    Flag("health-timeout", kind="string",
+         help="Maximum time to allow one check to run (ms|s|m|h) (default 0s)"),
+    Flag("health-start-period", kind="string",
+         help="Start period for the container to initialize before starting health-retries "
+              "countdown (ms|s|m|h) (default 0s)"),
+    Flag("health-start-interval", kind="string",
+         help="Time between running the check during the start period (ms|s|m|h) "
+              "(default 0s)"),
+    Flag("health-retries", kind="int", help="Consecutive failures needed to report unhealthy"),
+    Flag("no-healthcheck", help="Disable any container-specified HEALTHCHECK"),
     Flag("privileged", help="Give extended privileges to this container"),
     Flag("read-only", help="Mount the container's root filesystem as read only"),
     Flag("init", help="Run an init inside the container that forwards signals and reaps "
@@ -125,6 +138,42 @@ def go_quote(text: str) -> str:
     for char, esc in (("\n", "\\n"), ("\t", "\\t"), ("\r", "\\r")):
         escaped = escaped.replace(char, esc)
     return f'"{escaped}"'
+
+
+def health_flags(opts: Any) -> dict[str, Any] | None:
+    """The --health-* flags as Config.Healthcheck (durations in nanoseconds), with the
+    docker CLI's checks."""
+    from ketch.cli.timestamps import parse_duration
+
+    given = [f for f in ("health_cmd", "health_interval", "health_timeout",
+                         "health_start_period", "health_start_interval", "health_retries")
+             if f in opts.given]
+    if opts.no_healthcheck:
+        if given:
+            raise CLIError("--no-healthcheck conflicts with --health-* options", 125)
+        return {"Test": ["NONE"]}
+    if not given:
+        return None
+    check: dict[str, Any] = {}
+    if opts.health_cmd:
+        check["Test"] = ["CMD-SHELL", opts.health_cmd]
+    for flag, key in (("health_interval", "Interval"), ("health_timeout", "Timeout"),
+                      ("health_start_period", "StartPeriod"),
+                      ("health_start_interval", "StartInterval")):
+        text = getattr(opts, flag)
+        if text:
+            seconds = parse_duration(text)
+            if seconds is None:
+                raise _flag_error(text, "--" + flag.replace("_", "-"),
+                                  f'time: invalid duration "{text}"')
+            if seconds < 0:
+                raise CLIError(f"--{flag.replace('_', '-')} cannot be negative", 125)
+            check[key] = round(seconds * 1e9)
+    if "health_retries" in opts.given:
+        if opts.health_retries < 0:
+            raise CLIError("--health-retries cannot be negative", 125)
+        check["Retries"] = opts.health_retries
+    return check
 
 
 def _flag_error(value: str, flag: str, why: str) -> CLIError:
@@ -428,6 +477,9 @@ def build_create_body(opts: Parsed, image: str, cmd: list[str],
         "OnBuild": None,
         "Labels": parse_labels(opts.label),
     }
+    healthcheck = health_flags(opts)
+    if healthcheck is not None:
+        config["Healthcheck"] = healthcheck
     if opts.stop_signal:
         config["StopSignal"] = opts.stop_signal
     if "stop_timeout" in opts.given:

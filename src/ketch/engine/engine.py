@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ketch.distribution.auth import Credentials
 from ketch.distribution.progress import Emit
 from ketch.distribution.registries import RegistryConfig
+from ketch.engine import health, restarts, system
 from ketch.engine import logs as logfile
-from ketch.engine import restarts, system
 from ketch.engine.containers import Container, ContainerStore
 from ketch.engine.hostconfig import (
     capabilities,
@@ -97,6 +97,7 @@ class Engine:
         self.exiting: dict[str, asyncio.Future[None]] = {}
         self.removing: set[str] = set()
         self.restart_tasks: dict[str, asyncio.Task[None]] = {}  # restarts waiting their delay
+        self.health_tasks: dict[str, asyncio.Task[None]] = {}  # health monitors
         self.backoffs: dict[str, restarts.Backoff] = {}
         self.events_task: asyncio.Task[None] | None = None
         self.started = time.time()
@@ -130,6 +131,12 @@ class Engine:
         await self._reconcile()
         await self._net(self.net.restore_dns, self._running())
         self.events_task = asyncio.get_running_loop().create_task(self._follow_events(reader))
+        for c in self._running():  # the health monitors go on
+            try:
+                image_config = self.images.get(c.record["Image"]).config
+            except KetchError:
+                image_config = {}
+            self._watch_health(c, image_config)
         for c in self.containers.all():  # the restart policies' part at a daemon start
             if not c.running and c.id not in self.restart_tasks and restarts.at_daemon_start(
                     c.host_config.get("RestartPolicy") or {},
@@ -198,7 +205,25 @@ class Engine:
             return
         await self._exited(c, event)
 
+    def _watch_health(self, c: Container, image_config: dict[str, Any]) -> None:
+        """Start the container's health monitor, if it has a check."""
+        old = self.health_tasks.pop(c.id, None)
+        if old is not None:
+            old.cancel()
+        check = health.effective((image_config.get("config") or {}).get("Healthcheck"),
+                                 c.config.get("Healthcheck"))
+        if check is None:
+            c.state.pop("Health", None)
+            return
+        task = asyncio.get_running_loop().create_task(health.monitor(self, c, check))
+        self.health_tasks[c.id] = task
+        task.add_done_callback(lambda t: self.health_tasks.pop(c.id, None)
+                               if self.health_tasks.get(c.id) is t else None)
+
     async def _exited(self, c: Container, info: dict[str, Any]) -> None:
+        monitor = self.health_tasks.pop(c.id, None)
+        if monitor is not None:
+            monitor.cancel()
         state = c.state
         if state.get("Status") == "exited" and not state.get("Running"):
             return
@@ -287,6 +312,7 @@ class Engine:
             raise InvalidParameter("invalid HostConfig: must be an object")
         check_types(body, "Config")
         check_types(host, "HostConfig")
+        health.check(body.get("Healthcheck"))
         workdir = body.get("WorkingDir")
         if workdir and not workdir.startswith("/"):
             raise InvalidParameter(f"the working directory '{workdir}' is invalid, it needs "
@@ -457,6 +483,13 @@ class Engine:
             config["StopSignal"] = stop_signal
         if body.get("StopTimeout") is not None:
             config["StopTimeout"] = body["StopTimeout"]
+        check = health.effective(image_cfg.get("Healthcheck"), body.get("Healthcheck"))
+        if body.get("Healthcheck") or image_cfg.get("Healthcheck"):  # as Docker shows it:
+            merged = {**(image_cfg.get("Healthcheck") or {}),  # merged, without defaults
+                      **{k: v for k, v in (body.get("Healthcheck") or {}).items() if v}}
+            config["Healthcheck"] = merged if check is not None else {"Test": ["NONE"]}
+        if image_cfg.get("Shell"):
+            config["Shell"] = image_cfg["Shell"]
         args = list(config["Entrypoint"] or []) + list(config["Cmd"] or [])
         if not args:
             raise InvalidParameter("no command specified")
@@ -583,6 +616,7 @@ class Engine:
                         "FinishedAt": ZERO_TIME, "OOMKilled": False})
         c.save()
         self.starting.discard(c.id)
+        self._watch_health(c, image_config)
         early = self.early_exits.pop(c.id, None)
         if early is not None:  # it exited before we heard back from its start
             await self._exited(c, early)
@@ -1017,7 +1051,12 @@ def status_line(c: Container) -> str:
     state = c.state
     if state["Status"] in ("running", "paused"):
         up = f"Up {human_duration(time.time() - parse_time(state['StartedAt']))}"
-        return up + " (Paused)" if state.get("Paused") else up
+        if state.get("Paused"):
+            return up + " (Paused)"
+        status = (state.get("Health") or {}).get("Status")
+        if status == "starting":
+            return up + " (health: starting)"
+        return f"{up} ({status})" if status in ("healthy", "unhealthy") else up
     if state["Status"] in ("exited", "dead"):
         if state["FinishedAt"] == ZERO_TIME:
             return "Created" if state["StartedAt"] == ZERO_TIME else ""

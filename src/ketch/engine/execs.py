@@ -207,6 +207,46 @@ class Execs:
         except TimeoutError:
             pass
 
+    async def probe(self, c: Container, cmd: list[str], timeout: float, shown: str
+                    ) -> tuple[int, str]:
+        """Run cmd in the container for a health check: (exit code, output). A probe
+        that outlives timeout is killed: -1, "Health check exceeded timeout (<shown>)"."""
+        exec_id = self.create(c.id, {"Cmd": cmd, "AttachStdout": True, "AttachStderr": True})
+        try:
+            try:
+                live = await self.start(exec_id, detach=False)
+            except KetchError as e:
+                return -1, str(e)
+            assert live is not None
+            reader, writer = live
+            output = bytearray()
+
+            async def collect() -> None:
+                while True:  # the multiplexed stream: 8-byte headers (stream, size)
+                    try:
+                        header = await reader.readexactly(8)
+                        data = await reader.readexactly(int.from_bytes(header[4:], "big"))
+                    except asyncio.IncompleteReadError:
+                        return
+                    if len(output) < 4096:
+                        output.extend(data[: 4096 - len(output)])
+
+            try:
+                await asyncio.wait_for(collect(), timeout)
+            except TimeoutError:
+                try:
+                    await self.engine.supervisor.call("kill", exec=exec_id, signal=9)
+                except KetchError:
+                    pass
+                return -1, f"Health check exceeded timeout ({shown})"
+            finally:
+                writer.close()
+            await self.wait_exit(exec_id)
+            code = self.by_id[exec_id].exit_code
+            return (-1 if code is None else code), output.decode("utf-8", "replace")
+        finally:
+            self.by_id.pop(exec_id, None)  # a probe is not one of the user's execs
+
     async def resize(self, exec_id: str, height: int, width: int) -> None:
         instance = self.get(exec_id)
         if not instance.running:
