@@ -54,7 +54,7 @@ def test_health_states_like_docker(kd: Ketchd) -> None:
     assert status(kd, "passing").endswith("(healthy)")
     assert status(kd, "slow").endswith("(unhealthy)")
     failing, passing, slow = health(kd, "failing"), health(kd, "passing"), health(kd, "slow")
-    assert failing["Status"] == "unhealthy" and str(failing["FailingStreak"]) >= "2"
+    assert failing["Status"] == "unhealthy" and int(str(failing["FailingStreak"])) >= 2
     log = failing["Log"]
     assert isinstance(log, list) and 2 <= len(log) <= 5
     assert {e["ExitCode"] for e in log} == {1} and {e["Output"] for e in log} == {"checking\n"}
