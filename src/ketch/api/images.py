@@ -22,7 +22,7 @@ from ketch.api.routing import (
     stream_from_thread,
     versioned,
 )
-from ketch.errors import InvalidParameter
+from ketch.errors import InvalidParameter, KetchError
 from ketch.images.listing import select
 from ketch.images.usage import layer_sizes, shared_sizes
 from ketch.util.threads import run_blocking
@@ -76,7 +76,11 @@ async def _save(request: web.Request, names: list[str]) -> web.StreamResponse:
 
     if not names:
         raise InvalidParameter("no images to save")
-    write = await run_blocking(save, _engine(request).images, names)
+    engine = _engine(request)
+    write = await run_blocking(save, engine.images, names)
+    for name in names:
+        image = await asyncio.to_thread(engine.images.get, name)
+        engine.image_event("save", image.id, image.id)
     response = web.StreamResponse(headers={"Content-Type": "application/x-tar"})
     return await stream_from_thread(request, response, write)
 
@@ -87,7 +91,13 @@ async def image_load(request: web.Request) -> web.StreamResponse:
 
     quiet = query_bool(request, "quiet")
     body = io.BufferedReader(RequestBody(request, asyncio.get_running_loop()), SPOOL_CHUNK)
-    lines = await run_blocking(load, _engine(request).images, body)
+    engine = _engine(request)
+    lines = await run_blocking(load, engine.images, body)
+    for line in lines:
+        loaded = line.partition(": ")[2] if line.startswith("Loaded image") else ""
+        if loaded:
+            image = await asyncio.to_thread(engine.images.get, loaded)
+            engine.image_event("load", image.id, image.id)
     return await _messages(request, [{"stream": line + "\n"} for line in lines
                                      if not quiet or line.startswith("Loaded image")])
 
@@ -157,6 +167,9 @@ async def image_create(request: web.Request) -> web.StreamResponse:
     image = await run_blocking(functools.partial(
         engine.images.import_tar, body, reference=reference, changes=changes,
         message=message))
+    if reference:
+        engine.image_event("tag", image.id, reference)
+    engine.image_event("import", image.id, image.id)
     return await _messages(request, [{"status": image.id}])
 
 
@@ -167,8 +180,11 @@ async def image_tag(request: web.Request) -> web.Response:
         raise InvalidParameter("repository name must have at least one component")
     from ketch.images.reference import repo_tag
 
-    await asyncio.to_thread(_engine(request).images.tag, request.match_info["name"],
-                            repo_tag(repo, request.query.get("tag") or ""))
+    engine = _engine(request)
+    new_ref = repo_tag(repo, request.query.get("tag") or "")
+    await asyncio.to_thread(engine.images.tag, request.match_info["name"], new_ref)
+    image = await asyncio.to_thread(engine.images.get, new_ref)
+    engine.image_event("tag", image.id, new_ref)
     return web.Response(status=201)
 
 
@@ -186,7 +202,16 @@ async def image_remove(request: web.Request) -> web.Response:
         """A container using the image, as rmi's rules need."""
         return users.get(image_id)
 
+    try:
+        image_id = (await asyncio.to_thread(engine.images.get, request.match_info["name"])).id
+    except KetchError:
+        image_id = ""  # the removal says what is wrong
     removed = await asyncio.to_thread(engine.images.remove, request.match_info["name"],
                                       force=force, in_use=in_use,
                                       prune_parents=not query_bool(request, "noprune"))
+    for record in removed:  # dockerd names the image by its ID in both
+        if "Untagged" in record:
+            engine.image_event("untag", image_id, image_id)
+        else:
+            engine.image_event("delete", record["Deleted"], record["Deleted"])
     return json_response(removed)

@@ -66,6 +66,7 @@ COMMANDS: dict[str, str] = {
     "bootstrap": "bootstrap:BOOTSTRAP",
     "version": "system:VERSION",
     "info": "system:INFO",
+    "events": "events:EVENTS",
 }
 
 # `ketch container ls`, `ketch image rm`, ... -> the top-level verb
@@ -81,7 +82,7 @@ GROUPS: dict[str, dict[str, str]] = {
               "history": "history", "prune": "image prune",
               "save": "save", "load": "load", "build": "build", "pull": "pull",
               "push": "push"},
-    "system": {"info": "info", "df": "system df"},
+    "system": {"info": "info", "df": "system df", "events": "events"},
     "builder": {"prune": "builder prune", "build": "build"},
     "volume": {"create": "volume create", "ls": "volume ls", "list": "volume ls",
                "inspect": "volume inspect", "rm": "volume rm", "remove": "volume rm",

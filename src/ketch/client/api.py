@@ -189,6 +189,12 @@ class Client(Session):
         """`GET /containers/{id}/top`: {"Titles": [...], "Processes": [[...], ...]}."""
         return dict(self.json("GET", f"/containers/{ref}/top", {"ps_args": ps_args}))
 
+    def events(self, since: str | None = None, until: str | None = None,
+               filters: Mapping[str, list[str]] | None = None) -> Response:
+        """`GET /events`: a JSON line per event (read with iter_chunks; close the conn)."""
+        return self.stream("GET", "/events", {"since": since, "until": until,
+                                              "filters": filters_json(filters)})
+
     def prune_containers(self, filters: Mapping[str, list[str]] | None = None
                          ) -> dict[str, Any]:
         """`POST /containers/prune`: {"ContainersDeleted": [...] or None, ...}."""

@@ -9,6 +9,7 @@ what exited meanwhile.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import shutil
@@ -23,6 +24,7 @@ from ketch.distribution.registries import RegistryConfig
 from ketch.engine import health, restarts, system
 from ketch.engine import logs as logfile
 from ketch.engine.containers import Container, ContainerStore
+from ketch.engine.events import EventBus
 from ketch.engine.hostconfig import (
     capabilities,
     check_types,
@@ -82,7 +84,9 @@ class Engine:
         self.containers = ContainerStore(data_root)
         self.images = ImageStore(data_root)
         self.snapshots = Snapshotter(data_root, storage_driver)
+        self.events = EventBus()
         self.volumes = VolumeStore(data_root)
+        self.volumes.on_event = functools.partial(self.events.publish, "volume")
         self.net = Networking(data_root, exec_root, self._running, bridge)
         self.supervisor = SupervisorClient(exec_root, os.path.join(exec_root, "runtime"))
         self.exit_waiters: dict[str, list[asyncio.Future[int]]] = {}
@@ -205,6 +209,35 @@ class Engine:
             return
         await self._exited(c, event)
 
+    def container_event(self, c: Container, action: str, **extra: str) -> None:
+        """A container event, its attributes as dockerd gives them: image, name, labels."""
+        image = str(c.config.get("Image") or "")
+        attributes = {**(c.config.get("Labels") or {}), "image": image,
+                      "name": c.record["Name"].lstrip("/"), **extra}
+        self.events.publish("container", action, c.id, attributes, source=image)
+
+    def image_event(self, action: str, actor: str, name: str) -> None:
+        """An image event as dockerd logs it: its labels, and the name it was given."""
+        try:
+            labels = self.images.get(actor).config.get("config", {}).get("Labels") or {}
+        except KetchError:
+            labels = {}
+        self.events.publish("image", action, actor, {**labels, "name": name})
+
+    def _endpoint_events(self, c: Container, action: str) -> None:
+        """connect/disconnect events for the networks a container starts or stops on."""
+        for ep in ((c.record.get("NetworkSettings") or {}).get("Networks") or {}).values():
+            if ep.get("NetworkID"):
+                self.network_event(action, ep["NetworkID"], container=c.id)
+
+    def network_event(self, action: str, net_id: str, **extra: str) -> None:
+        try:
+            record = self.net.store.get(net_id).record
+        except KetchError:
+            return
+        self.events.publish("network", action, net_id,
+                            {"name": record["Name"], "type": record["Driver"], **extra})
+
     def _watch_health(self, c: Container, image_config: dict[str, Any]) -> None:
         """Start the container's health monitor, if it has a check."""
         old = self.health_tasks.pop(c.id, None)
@@ -232,8 +265,12 @@ class Engine:
                       "FinishedAt": info.get("finished_at") or now(),
                       "OOMKilled": bool(info.get("oom_killed"))})
         c.save()
+        if state["OOMKilled"]:
+            self.container_event(c, "oom")
+        self.container_event(c, "die", exitCode=str(state["ExitCode"]))
         done = self.exiting[c.id] = asyncio.get_running_loop().create_future()
         try:
+            self._endpoint_events(c, "disconnect")
             try:
                 await self._net(self.net.teardown, c)
             except (KetchError, OSError):
@@ -371,6 +408,7 @@ class Engine:
                     shutil.rmtree(directory, ignore_errors=True)
             raise
         self.containers.add(c)
+        self.container_event(c, "create")
         return {"Id": cid, "Warnings": []}
 
     # -- volumes and bind mounts ---------------------------------------------------
@@ -438,6 +476,10 @@ class Engine:
         for point in c.record.get("Mounts") or []:
             if point.get("Type") == "volume":
                 self.volumes.mount(point["Name"])
+                self.events.publish("volume", "mount", point["Name"], {
+                    "container": c.id, "destination": point.get("Destination", ""),
+                    "driver": "local", "propagation": point.get("Propagation", ""),
+                    "read/write": str(bool(point.get("RW"))).lower()})
 
     def _unmount_volumes(self, c: Container) -> None:
         """One unmount for each mount at start: the store counts its users."""
@@ -447,6 +489,8 @@ class Engine:
                     self.volumes.unmount(point["Name"])
                 except KetchError:
                     pass
+                self.events.publish("volume", "unmount", point["Name"],
+                                    {"container": c.id, "driver": "local"})
 
     def _record(self, cid: str, name: str, body: dict[str, Any], host: dict[str, Any],
                 image: Any) -> dict[str, Any]:
@@ -573,6 +617,7 @@ class Engine:
             await asyncio.to_thread(self._mount_volumes, c)
             exposed = list(c.config.get("ExposedPorts") or {})
             sandbox = await self._net(self.net.setup, c, exposed)
+            self._endpoint_events(c, "connect")
         except KetchError as e:
             self._start_failed(c, str(e), 128 if "connectivity" in str(e) else 126)
             await self._after_failed_start(c)
@@ -616,6 +661,7 @@ class Engine:
                         "FinishedAt": ZERO_TIME, "OOMKilled": False})
         c.save()
         self.starting.discard(c.id)
+        self.container_event(c, "start")
         self._watch_health(c, image_config)
         early = self.early_exits.pop(c.id, None)
         if early is not None:  # it exited before we heard back from its start
@@ -653,19 +699,23 @@ class Engine:
         grace = 10 if timeout is None else timeout
         waiter = self._exit_future(c.id)
         try:
+            self.container_event(c, "kill", signal=str(stop_signal))
             await self.supervisor.call("kill", id=c.id, signal=stop_signal)
         except KetchError:
             grace = min(grace, 2) if grace >= 0 else 2
         try:
             await asyncio.wait_for(asyncio.shield(waiter), None if grace < 0 else grace)
+            self.container_event(c, "stop")
             return
         except TimeoutError:
             pass
         try:
+            self.container_event(c, "kill", signal=str(int(signal.SIGKILL)))
             await self.supervisor.call("kill", id=c.id, signal=int(signal.SIGKILL))
         except KetchError:
             pass
         await asyncio.wait_for(asyncio.shield(waiter), 30)
+        self.container_event(c, "stop")
 
     async def kill(self, ref: str, sig: str | None = None) -> None:
         c = self.containers.get(ref)
@@ -674,6 +724,7 @@ class Engine:
             raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
         c.record["HasBeenManuallyStopped"] = True  # a kill is the user's: no restart
         c.save()
+        self.container_event(c, "kill", signal=str(number))
         try:
             await self.supervisor.call("kill", id=c.id, signal=number)
         except NotFound:  # the supervisor lost it: it is not running any more
@@ -692,6 +743,7 @@ class Engine:
             await self.supervisor.call("pause", id=c.id)
             c.state.update({"Status": "paused", "Paused": True})
             c.save()
+            self.container_event(c, "pause")
 
     async def unpause(self, ref: str) -> None:
         c = self.containers.get(ref)
@@ -701,6 +753,7 @@ class Engine:
             await self.supervisor.call("resume", id=c.id)
             c.state.update({"Status": "running", "Paused": False})
             c.save()
+            self.container_event(c, "unpause")
 
     async def top(self, ref: str, ps_args: str) -> dict[str, Any]:
         """`docker top`: the host's `ps` with ps_args, narrowed to the container's
@@ -792,6 +845,7 @@ class Engine:
                                    "container before attempting removal or force remove")
                 waiter = self._exit_future(c.id)
                 try:
+                    self.container_event(c, "kill", signal=str(int(signal.SIGKILL)))
                     await self.supervisor.call("kill", id=c.id, signal=int(signal.SIGKILL))
                 except KetchError:
                     pass
@@ -812,6 +866,7 @@ class Engine:
         self.removing.discard(c.id)
         tombstone = self.containers.remove(c)  # gone for the API, and after a crash too
         self.execs.forget_container(c.id)
+        self.container_event(c, "destroy")
         self.locks.pop(c.id, None)
         for fut in self.remove_waiters.pop(c.id, []):
             if not fut.done():
@@ -844,9 +899,11 @@ class Engine:
             raise InvalidParameter("Renaming a container with the same name as its current "
                                    "name")
         self.containers.reserve_name(new_name, c.id)
+        old_name = c.name
         self.containers.release_name(c.name)
         c.record["Name"] = f"/{new_name}"
         c.save()
+        self.container_event(c, "rename", oldName=f"/{old_name}")
 
     async def resize(self, ref: str, height: int, width: int) -> None:
         c = self.containers.get(ref)
@@ -865,6 +922,7 @@ class Engine:
         # until the container exists there, so no early output is lost
         reader, writer = await self.supervisor.attach(c.id, stdin=stdin, stdout=stdout,
                                                       stderr=stderr)
+        self.container_event(c, "attach")
         return c, reader, writer
 
     async def logs(self, ref: str, *, follow: bool, stdout: bool, stderr: bool, tail: str,
@@ -893,28 +951,40 @@ class Engine:
 
     async def create_network(self, body: dict[str, Any]) -> dict[str, Any]:
         net = await self._net(self.net.create_network, body)
+        self.network_event("create", net.id)
         return {"Id": net.id, "Warning": ""}
 
     async def remove_network(self, ref: str) -> None:
+        record = dict(self.net.store.get(ref).record)
         await self._net(self.net.remove_network, ref)
+        self.events.publish("network", "destroy", record["Id"],
+                            {"name": record["Name"], "type": record["Driver"]})
 
     async def prune_networks(self, filters: dict[str, list[str]]) -> list[str]:
         from ketch.network.filters import check
 
         check(filters, prune=True)
-        return await self._net(self.net.prune, filters)
+        records = {n.record["Name"]: dict(n.record) for n in self.net.store.all()}
+        removed: list[str] = await self._net(self.net.prune, filters)
+        for name in removed:
+            self.events.publish("network", "destroy", records[name]["Id"],
+                                {"name": name, "type": records[name]["Driver"]})
+        return removed
 
     async def connect(self, ref: str, container: str, config: Any) -> None:
         c = self.containers.get(container)
         async with self._lock(c.id):
             await self._net(self.net.connect, c, ref, config)
             c.save()
+        self.network_event("connect", self.net.store.get(ref).id, container=c.id)
 
     async def disconnect(self, ref: str, container: str, force: bool) -> None:
         c = self.containers.get(container)
+        net_id = self.net.store.get(ref).id
         async with self._lock(c.id):
             await self._net(self.net.disconnect, c, ref, force)
             c.save()
+        self.network_event("disconnect", net_id, container=c.id)
 
     # -- list, inspect ----------------------------------------------------------------
 
@@ -925,7 +995,16 @@ class Engine:
 
         c = self.containers.get(ref)
         async with self._lock(c.id):
-            return await asyncio.to_thread(commit, self, c, **options)
+            image = await asyncio.to_thread(commit, self, c, **options)
+        extra = {}
+        if options.get("reference"):
+            from ketch.images.reference import normalize
+
+            extra["imageRef"] = ":".join(normalize(options["reference"]))
+            self.image_event("tag", image.id, extra["imageRef"])
+        self.container_event(c, "commit", comment=str(options.get("comment") or ""),
+                             imageID=image.id, **extra)
+        return image
 
     async def commit_changes(self, ref: str, make_config: Callable[[str | None], dict[str, Any]],
                              mtime_clamp: int | None = None) -> Image:
@@ -949,7 +1028,21 @@ class Engine:
 
         puller = Puller(self.images, self.registries, self.data_root, credentials,
                         Progress(emit))
-        return await puller.pull(name, tag, platform)
+        pulled = await puller.pull(name, tag, platform)
+        for ref in pulled:
+            self._named_image_event("pull", ref)
+        return pulled
+
+    def _named_image_event(self, action: str, ref: str) -> None:
+        """pull and push name the image as the user did: busybox:latest, name busybox."""
+        from ketch.util.reference import ReferenceError, parse_normalized_named
+
+        try:
+            named = parse_normalized_named(ref)
+        except ReferenceError:
+            return
+        self.events.publish("image", action, named.familiar_string(),
+                            {"name": named.familiar_name})
 
     async def pull_for(self, name: str, auth_configs: dict[str, Any], emit: Emit) -> None:
         """A pull with the credentials of X-Registry-Config (AuthConfigs by registry), as a
@@ -975,6 +1068,7 @@ class Engine:
         pusher = Pusher(self.images, self.registries, self.data_root, credentials,
                         Progress(emit))
         await pusher.push(name, tag)
+        self._named_image_event("push", f"{name}:{tag}" if tag else name)
 
     async def login(self, server: str, credentials: Credentials) -> None:
         """Check credentials against a registry (`/auth`): its /v2/ with them."""

@@ -130,7 +130,18 @@ class Execs:
             stderr=bool(body.get("AttachStderr")), detach_keys=keys,
             console_size=size if size else None)
         self.by_id[instance.id] = instance
+        self._event(instance, "exec_create")
         return instance.id
+
+    def _event(self, instance: ExecInstance, action: str, **extra: str) -> None:
+        """exec_create/exec_start name the command as dockerd does (program, a space, the
+        arguments); exec_die does not."""
+        c = self.engine.containers.by_id.get(instance.container_id)
+        if c is None:
+            return
+        if action != "exec_die":
+            action = f"{action}: {instance.cmd[0]} {' '.join(instance.cmd[1:])}"
+        self.engine.container_event(c, action, execID=instance.id, **extra)
 
     def _sweep(self) -> None:
         limit = time.monotonic() - KEEP_FINISHED
@@ -153,6 +164,7 @@ class Execs:
         if tty is not None:
             instance.tty = tty
         instance.started = True
+        self._event(instance, "exec_start")
         try:
             process = await asyncio.to_thread(self._process, c, instance)
         except KetchError as e:
@@ -195,6 +207,7 @@ class Execs:
         instance.finished = time.monotonic()
         if not instance.done.done():
             instance.done.set_result(None)
+        self._event(instance, "exec_die", exitCode=str(code))
 
     async def wait_exit(self, exec_id: str) -> None:
         """Until its exit code is known (or a while): the end of its stream may come

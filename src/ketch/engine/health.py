@@ -104,6 +104,7 @@ async def monitor(engine: Engine, c: Container, check: dict[str, Any]) -> None:
         health["Log"] = [*health["Log"], {"Start": begun, "End": _now(), "ExitCode": code,
                                           "Output": output[:MAX_OUTPUT]}][-MAX_LOG:]
         in_start = time.monotonic() - started < check["StartPeriod"] / SECOND
+        before = health["Status"]
         if code == 0:
             health.update(Status="healthy", FailingStreak=0)
         elif not (in_start and health["Status"] == "starting"):
@@ -112,3 +113,5 @@ async def monitor(engine: Engine, c: Container, check: dict[str, Any]) -> None:
                 health["Status"] = "unhealthy"
         if c.id in engine.containers.by_id:
             c.save()
+            if health["Status"] != before:
+                engine.container_event(c, f"health_status: {health['Status']}")

@@ -101,6 +101,8 @@ class VolumeStore:
         os.makedirs(self.root, mode=0o701, exist_ok=True)
         self._lock = threading.RLock()
         self._mounts: dict[str, int] = {}  # name -> users of its filesystem mount
+        # told (action, name, attributes) of each volume made or removed
+        self.on_event: Callable[[str, str, dict[str, str]], None] | None = None
         self._sweep()
 
     # -- paths and records ------------------------------------------------------------
@@ -146,6 +148,11 @@ class VolumeStore:
             pass  # swept again when the store opens
 
     # -- the engine's interface -------------------------------------------------------
+    def notify(self, action: str, name: str) -> None:
+        """A volume event for the engine's listeners (`docker events`)."""
+        if self.on_event is not None:
+            self.on_event(action, name, {"driver": "local"})
+
     def create(self, name: str | None = None, driver: str = "local",
                driver_opts: dict[str, str] | None = None,
                labels: dict[str, str] | None = None) -> Volume:
@@ -164,6 +171,7 @@ class VolumeStore:
         with self._lock:
             existing = self._load(name)
             if existing is not None:
+                self.notify("create", name)  # dockerd tells of each create, made or found
                 return existing
             try:
                 options.validate(driver_opts or {})
@@ -172,7 +180,8 @@ class VolumeStore:
             volume = Volume(name=name, mountpoint=os.path.join(self._dir(name), DATA),
                             created_at=_now_rfc3339(), labels=labels, options=driver_opts)
             self._build(volume)
-            return volume
+        self.notify("create", name)
+        return volume
 
     def _build(self, volume: Volume) -> None:
         tmp = os.path.join(self.root, f".tmp-{secrets.token_hex(8)}")
@@ -226,6 +235,7 @@ class VolumeStore:
             except OSError as e:
                 raise HostError(f"remove {name}: {e.strerror or e}") from None
             self._delete_tree(trash)
+        self.notify("destroy", name)
 
     def size(self, name: str) -> int:
         """Bytes in the volume (`system df`)."""
