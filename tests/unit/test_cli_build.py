@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from ketch.cli.commands.build import is_archive, ram_in_bytes, sending_line
+from ketch.cli.commands.build import is_archive, sending_line
+from ketch.cli.resourceflags import ram_in_bytes
 from ketch.client.api import build_query
 from unit.test_client_fakedaemon import FakeDaemon, Reply, Request
 
@@ -197,8 +198,8 @@ def test_refusals(tmp_path: Path, context: Path, args: list[str], code: int,
 
 
 def test_helpers() -> None:
-    assert ram_in_bytes("64m") == 64 << 20
-    assert ram_in_bytes("1.5KiB") == 1536
-    assert ram_in_bytes("100") == 100
+    assert ram_in_bytes("64m", "--shm-size") == 64 << 20
+    assert ram_in_bytes("1.5KiB", "--shm-size") == 1536
+    assert ram_in_bytes("100", "--shm-size") == 100
     assert is_archive(b"\x1f\x8b\x08\x00")
     assert not is_archive(b"FROM busybox\n")

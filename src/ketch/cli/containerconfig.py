@@ -9,6 +9,8 @@ from ketch.cli.command import CLIError
 from ketch.cli.envfile import parse_env_file, resolve_env
 from ketch.cli.flags import Flag, Parsed
 from ketch.cli.mountflags import mount_flag, tmpfs_flag, volume_flag
+from ketch.cli.resourceflags import FLAGS as RESOURCE_FLAGS
+from ketch.cli.resourceflags import host_config as resource_host_config
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -84,6 +86,7 @@ CONTAINER_FLAGS: tuple[Flag, ...] = (
     Flag("pull", kind="string", default="missing",
          help='Pull image before running ("always", "missing", "never")'),
     Flag("quiet", "q", help="Suppress the pull output"),
+    *RESOURCE_FLAGS,
 )
 
 
@@ -510,5 +513,6 @@ def build_create_body(opts: Parsed, image: str, cmd: list[str],
     }
     if opts.init:
         host_config["Init"] = True
+    host_config.update(resource_host_config(opts))
     return {**config, "HostConfig": host_config,
             "NetworkingConfig": {"EndpointsConfig": endpoints}}

@@ -21,14 +21,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ketch.distribution.auth import Credentials
 from ketch.distribution.progress import Emit
 from ketch.distribution.registries import RegistryConfig
-from ketch.engine import health, restarts, system
+from ketch.engine import health, restarts, security, system
 from ketch.engine import logs as logfile
 from ketch.engine.containers import Container, ContainerStore
 from ketch.engine.events import EventBus
 from ketch.engine.hostconfig import (
     capabilities,
     check_types,
-    no_new_privileges,
     refuse_unsupported,
     resources,
     tmpfs_mounts,
@@ -36,7 +35,7 @@ from ketch.engine.hostconfig import (
 from ketch.engine.mounts import Wanted, copy_up, inherited, mount_point, plan
 from ketch.engine.names import generate_name, new_id, valid_name
 from ketch.engine.networking import Networking, exposed_ports, port_list, settings
-from ketch.engine.spec import DEFAULT_CAPS, build_spec
+from ketch.engine.spec import DEFAULT_CAPS, build_spec, namespaces_for
 from ketch.engine.supervisor_client import SupervisorClient
 from ketch.errors import Conflict, InvalidParameter, KetchError, NotFound, NotModified
 from ketch.runtime.state import write_atomic
@@ -356,8 +355,9 @@ class Engine:
                                    "to be an absolute path")
         refuse_unsupported(host)
         host["RestartPolicy"] = restarts.check(host)
-        capabilities(DEFAULT_CAPS, host)  # unknown names fail now, not at start
-        no_new_privileges(host)
+        caps = capabilities(DEFAULT_CAPS, host)  # unknown names fail now, not at start
+        security.check(host, namespaces_for(host))
+        security.seccomp(host, caps)  # a profile that does not parse, too
         resources(host)
         tmpfs_mounts(host)
         for key in ("Cmd", "Entrypoint", "Env"):

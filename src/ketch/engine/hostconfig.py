@@ -14,8 +14,7 @@ from ketch.errors import InvalidParameter
 from ketch.runtime import caps as C
 
 NOT_YET = {  # HostConfig field -> what it is, for the refusal
-    "Devices": "devices (--device)", "Sysctls": "sysctls (--sysctl)",
-    "DeviceCgroupRules": "--device-cgroup-rule", "Ulimits": "ulimits (--ulimit)",
+    "DeviceCgroupRules": "--device-cgroup-rule",
 }
 TYPES: dict[str, type | tuple[type, ...]] = {  # Config and HostConfig fields we read
     "Hostname": str, "Domainname": str, "User": str, "WorkingDir": str, "Image": str,
@@ -26,7 +25,8 @@ TYPES: dict[str, type | tuple[type, ...]] = {  # Config and HostConfig fields we
     "NanoCpus": int, "CpusetCpus": str, "CpusetMems": str, "PidsLimit": int,
     "OomKillDisable": bool, "CapAdd": list, "CapDrop": list, "SecurityOpt": list,
     "Tmpfs": dict, "AutoRemove": bool, "ReadonlyRootfs": bool, "NetworkMode": str,
-    "Privileged": bool, "Init": bool, "StopTimeout": int,
+    "Privileged": bool, "Init": bool, "StopTimeout": int, "Devices": list, "Sysctls": dict,
+    "Ulimits": list, "GroupAdd": list, "MaskedPaths": list, "ReadonlyPaths": list,
 }
 MIN_MEMORY = 6 * 1024 * 1024  # Docker's linuxMinMemory
 
@@ -42,7 +42,7 @@ def check_types(section: dict[str, Any], where: str) -> None:
         for k, v in (section.get(key) or {}).items():
             if not isinstance(v, str):
                 raise InvalidParameter(f"invalid {where}.{key}[{k!r}]: must be a string")
-    for key in ("Env", "CapAdd", "CapDrop", "SecurityOpt"):
+    for key in ("Env", "CapAdd", "CapDrop", "SecurityOpt", "MaskedPaths", "ReadonlyPaths"):
         if not all(isinstance(v, str) for v in section.get(key) or []):
             raise InvalidParameter(f"invalid {where}.{key}: must be a list of strings")
 
@@ -51,8 +51,6 @@ def refuse_unsupported(host: dict[str, Any]) -> None:
     for key, what in NOT_YET.items():
         if host.get(key):
             raise InvalidParameter(f"{what} not supported by ketch yet")
-    if host.get("Privileged"):
-        raise InvalidParameter("privileged containers (--privileged) not supported by ketch yet")
 
 
 def _cap_name(name: str) -> str:
@@ -67,27 +65,12 @@ def capabilities(defaults: list[str], host: dict[str, Any]) -> list[str]:
     for name in adds + drops:
         if name != "ALL" and name not in C.NUMBERS:
             raise InvalidParameter(f'unknown capability: "{name}"')
-    every = list(C.NAMES[: C.last_cap() + 1])
+    every = C.held()  # ALL: what ketchd itself may give
     if "ALL" in adds:
         return [c for c in every if c not in drops]
     if "ALL" in drops:
         return [c for c in every if c in adds]
     return [c for c in every if (c in defaults and c not in drops) or c in adds]
-
-
-def no_new_privileges(host: dict[str, Any]) -> bool:
-    enabled = False
-    for opt in host.get("SecurityOpt") or []:
-        key, sep, value = opt.replace(":", "=", 1).partition("=")
-        if key == "no-new-privileges":
-            if sep and value not in ("true", "false"):
-                raise InvalidParameter(f"invalid --security-opt 2: {opt!r}")
-            enabled = not sep or value == "true"
-        elif key in ("seccomp", "apparmor", "label"):
-            continue  # no seccomp profile or LSM yet: nothing stronger was asked for
-        else:
-            raise InvalidParameter(f"invalid --security-opt: {opt!r}")
-    return enabled
 
 
 def resources(host: dict[str, Any]) -> dict[str, Any]:

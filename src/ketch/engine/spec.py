@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ketch.engine.hostconfig import capabilities, no_new_privileges, resources, tmpfs_mounts
+from ketch.engine import security
+from ketch.engine.hostconfig import capabilities, resources, tmpfs_mounts
 from ketch.engine.mounts import parse_mount, spec_mounts
 from ketch.engine.users import read_db
 from ketch.errors import InvalidParameter
@@ -98,9 +99,10 @@ def merged_env(config: dict[str, Any], image_config: dict[str, Any], hostname: s
     return [f"{k}={v}" for k, v in env.items()]
 
 
-def resolve_user(user: str, rootfs: str) -> dict[str, Any]:
+def resolve_user(user: str, rootfs: str, group_add: list[str] | None = None
+                 ) -> dict[str, Any]:
     """"uid[:gid]" or "name[:group]" looked up in the container's /etc/passwd and /etc/group
-    (with the user's supplementary groups, as Docker gives them)."""
+    (with the user's supplementary groups, as Docker gives them, and --group-add's)."""
     if not isinstance(user, str):
         raise InvalidParameter("invalid User: must be a string")
     name, _, group = (user or "0").partition(":")  # root's groups count too, as Docker's
@@ -125,6 +127,15 @@ def resolve_user(user: str, rootfs: str) -> dict[str, Any]:
     # the primary group is among the supplementary ones, as Docker's (libcontainer) set
     # them; with a group given explicitly, it alone
     members = set() if group else {_number(f[2]) for f in groups if name in f[3].split(",")}
+    for extra in group_add or []:
+        if extra.isdigit():
+            members.add(int(extra))
+            continue
+        found = [f for f in groups if f[0] == extra]
+        if not found:
+            raise InvalidParameter(f"Unable to find group {extra}: no matching entries in "
+                                   "group file")
+        members.add(_number(found[0][2]))
     result: dict[str, Any] = {"uid": uid, "gid": gid or 0,
                               "additionalGids": sorted({gid or 0} | members)}
     return result
@@ -134,6 +145,25 @@ def _number(text: str) -> int:
     if not text.isdigit():
         raise InvalidParameter(f"invalid id {text!r} in the container's passwd/group file")
     return int(text)
+
+
+def all_capabilities() -> list[str]:
+    """Every capability ketchd may give (--privileged's set): those of its own bounding
+    set, as dockerd's privileged containers get the daemon's."""
+    from ketch.runtime.caps import held
+
+    return held()
+
+
+def namespaces_for(host: dict[str, Any], sandbox: str | None = None) -> list[dict[str, Any]]:
+    """The container's namespaces: its own mount, uts, pid and ipc, and the network
+    namespace made for it (sandbox), a new one, or none of its own for --network host."""
+    namespaces: list[dict[str, Any]] = [{"type": t} for t in ("mount", "uts", "pid", "ipc")]
+    if sandbox is not None:
+        namespaces.append({"type": "network", "path": sandbox})
+    elif (host.get("NetworkMode") or "default") != "host":
+        namespaces.append({"type": "network"})
+    return namespaces
 
 
 def build_spec(record: dict[str, Any], image_config: dict[str, Any], rootfs: str,
@@ -146,12 +176,15 @@ def build_spec(record: dict[str, Any], image_config: dict[str, Any], rootfs: str
     image_cfg = image_config.get("config") or {}
     hostname = config.get("Hostname") or record["Id"][:12]
     network = host.get("NetworkMode") or "default"
-    namespaces = [{"type": t} for t in ("mount", "uts", "pid", "ipc")]
-    if sandbox is not None:
-        namespaces.append({"type": "network", "path": sandbox})
-    elif network != "host":
-        namespaces.append({"type": "network"})
+    namespaces = namespaces_for(host, sandbox)
+    privileged = bool(host.get("Privileged"))
+    options = security.security_options(host)
     mounts = _mounts(int(host.get("ShmSize") or 64 * 1024 * 1024), bool(host.get("ReadonlyRootfs")))
+    for m in mounts:  # privileged: /sys writable, and cgroups too (or when asked for)
+        writable = privileged or (m["destination"] == "/sys/fs/cgroup" and
+                                  options.writable_cgroups)
+        if writable and m["destination"] in ("/sys", "/sys/fs/cgroup"):
+            m["options"] = [o for o in m["options"] if o != "ro"]
     for name in ("hostname", "hosts", "resolv.conf"):
         mounts.append({"destination": f"/etc/{name}", "type": "bind",
                        "source": os.path.join(container_dir, name),
@@ -161,18 +194,27 @@ def build_spec(record: dict[str, Any], image_config: dict[str, Any], rootfs: str
     tmpfs = [parse_mount(m) for m in host.get("Mounts") or []
              if isinstance(m, dict) and m.get("Type") == "tmpfs"]
     mounts += spec_mounts(record.get("Mounts") or [], tmpfs)
+    caps = all_capabilities() if privileged else capabilities(DEFAULT_CAPS, host)
+    devices, device_rules = security.devices(host)
+    masked, readonly = list(MASKED_PATHS), list(READONLY_PATHS)
+    if host.get("MaskedPaths") is not None:  # the API's override (systempaths=unconfined)
+        masked = list(host["MaskedPaths"])
+    if host.get("ReadonlyPaths") is not None:
+        readonly = list(host["ReadonlyPaths"])
+    if privileged:
+        masked, readonly = [], []
     spec: dict[str, Any] = {
         "ociVersion": "1.1.0",
         "process": {
             "terminal": bool(config.get("Tty")),
-            "user": resolve_user(config.get("User") or image_cfg.get("User") or "", rootfs),
+            "user": resolve_user(config.get("User") or image_cfg.get("User") or "", rootfs,
+                                 host.get("GroupAdd") or []),
             "args": command_line(config, image_cfg),
             "env": merged_env(config, image_cfg, hostname, links),
             "cwd": config.get("WorkingDir") or image_cfg.get("WorkingDir") or "/",
-            "capabilities": {k: capabilities(DEFAULT_CAPS, host)
-                             for k in ("bounding", "effective", "permitted")},
-            "rlimits": [_nofile()],
-            "noNewPrivileges": no_new_privileges(host),
+            "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},
+            "rlimits": security.rlimits(host, _nofile()),
+            "noNewPrivileges": options.no_new_privileges,
             "oomScoreAdj": int(host.get("OomScoreAdj") or 0),
         },
         "root": {"path": rootfs, "readonly": bool(host.get("ReadonlyRootfs"))},
@@ -180,12 +222,17 @@ def build_spec(record: dict[str, Any], image_config: dict[str, Any], rootfs: str
         "mounts": mounts,
         "linux": {
             "namespaces": namespaces,
-            "maskedPaths": list(MASKED_PATHS),
-            "readonlyPaths": list(READONLY_PATHS),
-            "resources": {"devices": _device_rules(), **resources(host)},
+            "maskedPaths": masked,
+            "readonlyPaths": readonly,
+            "devices": devices,
+            "sysctl": security.sysctls(host, namespaces),
+            "resources": {"devices": _device_rules() + device_rules, **resources(host)},
             "cgroupsPath": f"/ketch/{record['Id']}",
         },
     }
+    profile = security.seccomp(host, caps)
+    if profile is not None:
+        spec["linux"]["seccomp"] = profile
     if config.get("Domainname"):
         spec["domainname"] = config["Domainname"]
     if network == "host":

@@ -72,29 +72,6 @@ def labels(items: list[str]) -> dict[str, str]:
     return result
 
 
-def ram_in_bytes(text: str) -> int:
-    """go-units RAMInBytes (binary multiples, "b", "k", "kb", "kib"...), as MemBytes."""
-    sep = max(text.rfind(c) for c in "0123456789. ")
-    if sep < 0:
-        raise _usage_error(text, "--shm-size", f"invalid size: '{text}'")
-    number, suffix = (text[:sep + 1], text[sep + 1:]) if text[sep] != " " else \
-        (text[:sep], text[sep + 1:])
-    try:
-        size = float(number)
-    except ValueError:
-        raise _usage_error(text, "--shm-size", f'strconv.ParseFloat: parsing "{number}": '
-                           "invalid syntax") from None
-    if size < 0:
-        raise _usage_error(text, "--shm-size", f"invalid size: '{text}'")
-    sfx = suffix.lower()
-    if not sfx or sfx == "b":
-        return int(size)
-    multiples = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-    if len(sfx) > 3 or sfx[0] not in multiples or sfx[1:] not in ("", "b", "ib"):
-        raise _usage_error(text, "--shm-size", f"invalid suffix: '{sfx}'")
-    return int(size * multiples[sfx[0]])
-
-
 def is_remote(context: str) -> bool:
     """urlutil.IsGitURL or IsURL: what docker would fetch instead of reading locally."""
     return context.startswith(("http://", "https://", "git://", "github.com/", "git@"))
@@ -255,7 +232,15 @@ def _build(ctx: Context, opts: Parsed) -> int:
     if os.environ.get("SOURCE_DATE_EPOCH") and "SOURCE_DATE_EPOCH" not in args:
         args["SOURCE_DATE_EPOCH"] = os.environ["SOURCE_DATE_EPOCH"]  # as buildx passes it
     label_map = labels(opts.label)
-    shm_size = ram_in_bytes(opts.shm_size) if opts.shm_size else 0
+    shm_size = 0
+    if opts.shm_size:
+        from ketch.cli.resourceflags import ram_in_bytes
+
+        try:
+            shm_size = ram_in_bytes(opts.shm_size, "--shm-size")
+        except CLIError as e:  # with the usage after it, as cobra prints a flag's error
+            raise CLIError(f"{e}\n\nUsage:  {USAGE}\n\nRun 'ketch build --help' for more "
+                           "information", 125) from None
     extra_hosts: list[str] = []
     if opts.add_host:
         from ketch.cli.containerconfig import validate_extra_hosts
