@@ -27,7 +27,9 @@ from ketch.engine.containers import Container, ContainerStore
 from ketch.engine.events import EventBus
 from ketch.engine.hostconfig import (
     capabilities,
+    check_cpus,
     check_types,
+    normalized,
     refuse_unsupported,
     resources,
     tmpfs_mounts,
@@ -35,7 +37,13 @@ from ketch.engine.hostconfig import (
 from ketch.engine.mounts import Wanted, copy_up, inherited, mount_point, plan
 from ketch.engine.names import generate_name, new_id, valid_name
 from ketch.engine.networking import Networking, exposed_ports, port_list, settings
-from ketch.engine.spec import DEFAULT_CAPS, build_spec, namespaces_for
+from ketch.engine.spec import (
+    DEFAULT_CAPS,
+    MASKED_PATHS,
+    READONLY_PATHS,
+    build_spec,
+    namespaces_for,
+)
 from ketch.engine.supervisor_client import SupervisorClient
 from ketch.errors import Conflict, InvalidParameter, KetchError, NotFound, NotModified
 from ketch.runtime.state import write_atomic
@@ -359,6 +367,7 @@ class Engine:
         security.check(host, namespaces_for(host))
         security.seccomp(host, caps)  # a profile that does not parse, too
         resources(host)
+        check_cpus(host)
         tmpfs_mounts(host)
         for key in ("Cmd", "Entrypoint", "Env"):
             value = body.get(key)
@@ -539,7 +548,8 @@ class Engine:
             raise InvalidParameter("no command specified")
         network = host.get("NetworkMode") or "default"
         host_config = {
-            **host,  # what was asked, echoed back by inspect as Docker does
+            # what was asked, echoed back by inspect as Docker does
+            **normalized(host, MASKED_PATHS, READONLY_PATHS),
             "Binds": host.get("Binds"), "NetworkMode": network,
             "PortBindings": host.get("PortBindings") or {},
             "RestartPolicy": host.get("RestartPolicy") or {"Name": "no", "MaximumRetryCount": 0},

@@ -8,6 +8,7 @@ believe they got it.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from ketch.errors import InvalidParameter
@@ -73,10 +74,73 @@ def capabilities(defaults: list[str], host: dict[str, Any]) -> list[str]:
     return [c for c in every if (c in defaults and c not in drops) or c in adds]
 
 
+def normalized(host: dict[str, Any], masked: list[str], readonly: list[str]
+               ) -> dict[str, Any]:
+    """HostConfig as dockerd stores it (adaptContainerSettings and friends): swap twice
+    the memory unless given, no pids limit as null, empty lists for Ulimits and Devices,
+    and the masked and read-only paths filled in unless privileged."""
+    out = dict(host)
+    if out.get("Memory") and not out.get("MemorySwap"):
+        out["MemorySwap"] = 2 * out["Memory"]
+    if out.get("MemorySwappiness") == -1:
+        out["MemorySwappiness"] = None
+    if not out.get("PidsLimit") or out["PidsLimit"] <= 0:
+        out["PidsLimit"] = None
+    for key in ("Ulimits", "Devices"):
+        out[key] = out.get(key) or []
+    out["OomKillDisable"] = bool(out.get("OomKillDisable"))
+    if not out.get("Privileged"):
+        if out.get("MaskedPaths") is None:
+            out["MaskedPaths"] = list(masked)
+        if out.get("ReadonlyPaths") is None:
+            out["ReadonlyPaths"] = list(readonly)
+    return out
+
+
+def _cpu_list(text: str) -> set[int] | None:
+    """"0-3,5" -> {0, 1, 2, 3, 5}; None if it does not parse."""
+    cpus: set[int] = set()
+    for part in text.split(","):
+        low, dash, high = part.partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()):
+            return None
+        cpus.update(range(int(low), int(high if dash else low) + 1))
+    return cpus
+
+
+def check_cpus(host: dict[str, Any]) -> None:
+    """--cpus and --cpuset-cpus against the CPUs this host has, in dockerd's words."""
+    online = sorted(os.sched_getaffinity(0))
+    count = len(online)
+    nano = host.get("NanoCpus") or 0
+    if nano and not 10_000_000 <= nano <= count * 1_000_000_000:
+        raise InvalidParameter(f"Range of CPUs is from 0.01 to {count}.00, as there are only "
+                               f"{count} CPUs available")
+    for key, what in (("CpusetCpus", "cpus"), ("CpusetMems", "mems")):
+        text = host.get(key) or ""
+        if not text:
+            continue
+        wanted = _cpu_list(text)
+        if wanted is None:
+            raise InvalidParameter(f"Invalid value {text} for cpuset {what}")
+        if key == "CpusetCpus" and not wanted <= set(online):
+            ranges = f"{online[0]}-{online[-1]}" if online == list(
+                range(online[0], online[-1] + 1)) else ",".join(map(str, online))
+            raise InvalidParameter(f"Requested CPUs are not available - requested {text}, "
+                                   f"available: {ranges}")
+    adj = host.get("OomScoreAdj") or 0
+    if not -1000 <= adj <= 1000:
+        raise InvalidParameter(f"Invalid value {adj}, range for oom score adj is "
+                               "[-1000, 1000]")
+
+
 def resources(host: dict[str, Any]) -> dict[str, Any]:
     """OCI linux.resources from Docker's limits (0 or absent: no limit)."""
     out: dict[str, Any] = {}
     memory: dict[str, Any] = {}
+    if host.get("MemorySwap") and host["MemorySwap"] != -1 and not host.get("Memory"):
+        raise InvalidParameter("You should always set the Memory limit when using "
+                               "Memoryswap limit, see usage")
     if host.get("Memory"):
         if host["Memory"] < MIN_MEMORY:
             raise InvalidParameter("Minimum memory limit allowed is 6MB")
