@@ -60,3 +60,10 @@ class Unauthorized(KetchError):
     """A registry refused the credentials (or asked for some)."""
 
     status = 401
+
+
+class NotImplementedHere(KetchError):
+    """The feature exists in Docker's API but not for this object (e.g. reading the log
+    of a container whose log driver is none)."""
+
+    status = 501

@@ -297,9 +297,12 @@ async def container_logs(request: web.Request) -> web.StreamResponse:
         "Content-Type": "application/vnd.docker.raw-stream" if tty
         else "application/vnd.docker.multiplexed-stream"})
     await response.prepare(request)
-    async for stream, data in entries:
-        await response.write(data if tty else _frame(stream, data))
-    await response.write_eof()
+    try:
+        async for stream, data in entries:
+            await response.write(data if tty else _frame(stream, data))
+        await response.write_eof()
+    except ConnectionError:
+        pass  # the client hung up (`docker logs -f` ended with ^C)
     return response
 
 

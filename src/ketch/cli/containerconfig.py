@@ -74,6 +74,8 @@ CONTAINER_FLAGS: tuple[Flag, ...] = (
                       "processes"),
     Flag("stop-signal", kind="string", help="Signal to stop the container"),
     Flag("stop-timeout", kind="int", help="Timeout (in seconds) to stop a container"),
+    Flag("log-driver", kind="string", help="Logging driver for the container"),
+    Flag("log-opt", kind="list", help="Log driver options", metavar="list"),
     Flag("cap-add", kind="list", help="Add Linux capabilities", metavar="list"),
     Flag("cap-drop", kind="list", help="Drop Linux capabilities", metavar="list"),
     Flag("add-host", kind="list", help="Add a custom host-to-IP mapping (host:ip)",
@@ -141,6 +143,17 @@ def go_quote(text: str) -> str:
     for char, esc in (("\n", "\\n"), ("\t", "\\t"), ("\r", "\\r")):
         escaped = escaped.replace(char, esc)
     return f'"{escaped}"'
+
+
+def log_config(driver: str, items: list[str]) -> dict[str, Any]:
+    """--log-driver and --log-opt k=v as the CLI sends them (parseLoggingOpts)."""
+    if driver == "none" and items:
+        raise CLIError(f"invalid logging opts for driver {driver}", 125)
+    options = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        options[key] = value
+    return {"Type": driver, "Config": options}
 
 
 def health_flags(opts: Any) -> dict[str, Any] | None:
@@ -492,7 +505,7 @@ def build_create_body(opts: Parsed, image: str, cmd: list[str],
         "Mounts": mounts,
         "Tmpfs": tmpfs_flag(opts.tmpfs) or None,
         "ContainerIDFile": "",
-        "LogConfig": {"Type": "", "Config": {}},
+        "LogConfig": log_config(opts.log_driver or "", opts.log_opt),
         "NetworkMode": network,
         "PortBindings": bindings,
         "RestartPolicy": restart_policy(opts.restart),

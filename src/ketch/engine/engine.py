@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ketch.distribution.auth import Credentials
 from ketch.distribution.progress import Emit
 from ketch.distribution.registries import RegistryConfig
-from ketch.engine import health, restarts, security, system
+from ketch.engine import health, logconfig, restarts, security, system
 from ketch.engine import logs as logfile
 from ketch.engine.containers import Container, ContainerStore
 from ketch.engine.events import EventBus
@@ -45,7 +45,14 @@ from ketch.engine.spec import (
     namespaces_for,
 )
 from ketch.engine.supervisor_client import SupervisorClient
-from ketch.errors import Conflict, InvalidParameter, KetchError, NotFound, NotModified
+from ketch.errors import (
+    Conflict,
+    InvalidParameter,
+    KetchError,
+    NotFound,
+    NotImplementedHere,
+    NotModified,
+)
 from ketch.runtime.state import write_atomic
 from ketch.util.humanize import human_duration
 
@@ -368,6 +375,7 @@ class Engine:
         security.seccomp(host, caps)  # a profile that does not parse, too
         resources(host)
         check_cpus(host)
+        logconfig.check(host)
         tmpfs_mounts(host)
         for key in ("Cmd", "Entrypoint", "Env"):
             value = body.get(key)
@@ -554,7 +562,7 @@ class Engine:
             "PortBindings": host.get("PortBindings") or {},
             "RestartPolicy": host.get("RestartPolicy") or {"Name": "no", "MaximumRetryCount": 0},
             "AutoRemove": bool(host.get("AutoRemove")),
-            "LogConfig": {"Type": "json-file", "Config": {}},
+            "LogConfig": logconfig.check(host),
             "Privileged": bool(host.get("Privileged")),
             "ReadonlyRootfs": bool(host.get("ReadonlyRootfs")),
             "ShmSize": host.get("ShmSize") or 67108864,
@@ -651,10 +659,14 @@ class Engine:
                 pass
         self.starting.add(c.id)
         try:
+            log_config = c.host_config.get("LogConfig") or {}
+            max_size, max_files = logconfig.rotation(log_config)
             await self.supervisor.call("create", id=c.id, bundle=c.bundle,
                                        tty=config.get("Tty"), stdin=config.get("OpenStdin"),
                                        stdin_once=config.get("StdinOnce"),
-                                       log_path=c.log_path)
+                                       log_path=None if log_config.get("Type") == "none"
+                                       else c.log_path,
+                                       log_max_size=max_size, log_max_files=max_files)
             answer = await self.supervisor.call("start", id=c.id)
         except KetchError as e:
             self.starting.discard(c.id)
@@ -939,6 +951,8 @@ class Engine:
                    since: float, until: float, timestamps: bool
                    ) -> tuple[Container, AsyncIterator[tuple[int, bytes]]]:
         c = self.containers.get(ref)
+        if (c.host_config.get("LogConfig") or {}).get("Type") == "none":
+            raise NotImplementedHere("configured logging driver does not support reading")
 
         def running() -> bool:
             return c.running and c.id in self.containers.by_id

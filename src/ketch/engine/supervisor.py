@@ -75,10 +75,14 @@ class Attachment:
 class Supervised:
     """A container the supervisor owns, or a process exec'd in one (no log of its own)."""
 
-    def __init__(self, cid: str, tty: bool, log_path: str | None, stdin_once: bool) -> None:
+    def __init__(self, cid: str, tty: bool, log_path: str | None, stdin_once: bool,
+                 max_size: int = 0, max_files: int = 1) -> None:
         self.id = cid
         self.tty = tty
         self.log_path = log_path
+        self.max_size = max_size  # bytes before the log is rotated; 0: never
+        self.max_files = max_files  # the log and its rotated files, at most
+        self.log_seq = 0  # the number of the newest rotated file (0: not looked yet)
         self.stdin_once = stdin_once
         self.pid = 0
         self.status = "created"
@@ -92,6 +96,7 @@ class Supervised:
         self.attachments: list[Attachment] = []
         self.log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
                               LOG_MODE) if log_path else -1
+        self.log_size = os.fstat(self.log_fd).st_size if self.log_fd >= 0 else 0
         self.open_streams = 0
         self.exited_status: int | None = None
         self.done = asyncio.Event()
@@ -148,6 +153,40 @@ class Supervised:
         self.stdin_fd = self.master = self.log_fd = -1
         self.open_streams = 0
 
+    def _write_log(self, record: bytes) -> None:
+        try:
+            self.log_size += os.write(self.log_fd, record) if record else 0
+        except OSError:
+            pass  # a full disk or quota must not stop the container (nor us)
+
+    def _rotate(self) -> None:
+        """json-file's rotation: the log becomes log.<n> (n one more than the last; the
+        file max-file back is dropped) and writing goes on in a new log; with max-file 1,
+        the log is emptied. Whole lines only: a write is never split across files."""
+        from ketch.engine.logs import rotated
+
+        assert self.log_path is not None
+        if self.max_files > 1:
+            if not self.log_seq:
+                older = rotated(self.log_path)
+                self.log_seq = int(older[-1].rpartition(".")[2]) if older else 0
+            try:
+                os.rename(self.log_path, f"{self.log_path}.{self.log_seq + 1}")
+            except OSError:
+                return  # keep writing where we were rather than lose the lines
+            self.log_seq += 1
+            try:
+                os.unlink(f"{self.log_path}.{self.log_seq - self.max_files + 1}")
+            except OSError:
+                pass
+        try:
+            fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND |
+                         os.O_CLOEXEC, LOG_MODE)
+        except OSError:
+            return  # keep writing where we were rather than lose the lines
+        os.close(self.log_fd)
+        self.log_fd, self.log_size = fd, 0
+
     def state(self) -> dict[str, Any]:
         return {"id": self.id, "status": self.status, "pid": self.pid,
                 "exit_code": self.exit_code, "finished_at": self.finished_at,
@@ -166,10 +205,20 @@ class Supervised:
         for part in text.splitlines(keepends=True):
             lines.append(json.dumps({"log": part, "stream": name, "time": stamp},
                                     ensure_ascii=False) + "\n")
-        try:
-            os.write(self.log_fd, "".join(lines).encode())
-        except OSError:
-            pass  # a full disk or quota must not stop the container (nor us)
+        if not self.max_size:
+            self._write_log("".join(lines).encode())
+        else:  # rotate between lines, as json-file checks the size before each message
+            batch: list[bytes] = []
+            size = 0
+            for line in lines:
+                if self.log_size + size >= self.max_size:
+                    self._write_log(b"".join(batch))
+                    self._rotate()
+                    batch, size = [], 0
+                encoded = line.encode()
+                batch.append(encoded)
+                size += len(encoded)
+            self._write_log(b"".join(batch))
         for att in list(self.attachments):
             att.send(stream, data)
 
@@ -281,7 +330,9 @@ class Supervisor:
         if cid in self.containers:
             raise Conflict(f"container {cid} exists in the supervisor")
         tty = bool(request.get("tty"))
-        c = Supervised(cid, tty, request["log_path"], bool(request.get("stdin_once")))
+        c = Supervised(cid, tty, request["log_path"], bool(request.get("stdin_once")),
+                       int(request.get("log_max_size") or 0),
+                       int(request.get("log_max_files") or 1))
         child_fds: list[int] = []
         pair = None
         try:
