@@ -223,6 +223,15 @@ async def container_top(request: web.Request) -> web.Response:
                                                       request.query.get("ps_args", "")))
 
 
+@_route("POST", "/containers/{id}/update")
+async def container_update(request: web.Request) -> web.Response:
+    from ketch.api.routing import json_object
+
+    body = await json_object(request)
+    warnings = await engine_of(request).update(request.match_info["id"], body)
+    return json_response({"Warnings": warnings})
+
+
 @_route("POST", "/containers/prune")
 async def containers_prune(request: web.Request) -> web.Response:
     return json_response(await engine_of(request).prune(query_filters(request)))

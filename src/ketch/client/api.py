@@ -185,6 +185,10 @@ class Client(Session):
     def unpause(self, ref: str) -> None:
         self.request("POST", f"/containers/{ref}/unpause")
 
+    def update(self, ref: str, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /containers/{id}/update`: {"Warnings": [...]}."""
+        return dict(self.json("POST", f"/containers/{ref}/update", None, body))
+
     def top(self, ref: str, ps_args: str | None = None) -> dict[str, Any]:
         """`GET /containers/{id}/top`: {"Titles": [...], "Processes": [[...], ...]}."""
         return dict(self.json("GET", f"/containers/{ref}/top", {"ps_args": ps_args}))

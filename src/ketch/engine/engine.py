@@ -777,6 +777,25 @@ class Engine:
             c.save()
             self.container_event(c, "unpause")
 
+    async def update(self, ref: str, body: dict[str, Any]) -> list[str]:
+        """`docker update`: new limits and restart policy, applied at once if running;
+        returns dockerd's warnings."""
+        from ketch.engine.update import live_changes, updated
+        from ketch.runtime.container import Runtime
+
+        c = self.containers.get(ref)
+        async with self._lock(c.id):
+            host, warnings = updated(c, body)
+            changes = live_changes(c.host_config, host)
+            if c.running and changes:
+                runtime = Runtime(os.path.join(self.exec_root, "runtime"),
+                                  warn=lambda msg: None)
+                await asyncio.to_thread(runtime.update, c.id, changes)
+            c.record["HostConfig"] = host
+            c.save()
+        self.container_event(c, "update")
+        return warnings
+
     async def top(self, ref: str, ps_args: str) -> dict[str, Any]:
         """`docker top`: the host's `ps` with ps_args, narrowed to the container's
         processes (those of its cgroup)."""
