@@ -49,6 +49,7 @@ COMMANDS: dict[str, str] = {
     "builder prune": "builder:PRUNE",  # reached as `ketch builder prune` only
     "container prune": "container_prune:PRUNE",  # `ketch container prune` only
     "system df": "df:DF",  # reached as `ketch system df` only
+    "system prune": "system_prune:PRUNE",  # `ketch system prune` only
     "volume create": "volume:CREATE",  # the volume verbs: `ketch volume ...` only
     "volume ls": "volume:LS",
     "volume inspect": "volume:INSPECT",
@@ -84,7 +85,8 @@ GROUPS: dict[str, dict[str, str]] = {
               "history": "history", "prune": "image prune",
               "save": "save", "load": "load", "build": "build", "pull": "pull",
               "push": "push"},
-    "system": {"info": "info", "df": "system df", "events": "events"},
+    "system": {"info": "info", "df": "system df", "events": "events",
+               "prune": "system prune"},
     "builder": {"prune": "builder prune", "build": "build"},
     "volume": {"create": "volume create", "ls": "volume ls", "list": "volume ls",
                "inspect": "volume inspect", "rm": "volume rm", "remove": "volume rm",
