@@ -12,8 +12,9 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends \
     python3 python3-venv python3-dev python3-seccomp libseccomp2 \
     python3-nftables nftables busybox-static mmdebstrap iproute2 procps e2fsprogs \
-    docker-registry apache2-utils python3-cryptography python3-jwt \
-    >/dev/null  # the last four: a real registry and a token server for the tests
+    docker-registry apache2-utils python3-cryptography python3-jwt docker-compose \
+    >/dev/null  # the last five: a real registry, a token server and docker-compose 1.29
+                # (a client the tests run against ketchd)
 # the tests start their own registries; the package's service on :5000 is not wanted
 systemctl disable --now docker-registry >/dev/null 2>&1 || true
 
