@@ -11,7 +11,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends \
     python3 python3-venv python3-dev python3-seccomp libseccomp2 \
-    python3-nftables nftables busybox-static mmdebstrap iproute2 procps e2fsprogs \
+    python3-nftables nftables busybox-static mmdebstrap iproute2 procps e2fsprogs tini \
     docker-registry apache2-utils python3-cryptography python3-jwt docker-compose \
     >/dev/null  # the last five: a real registry, a token server and docker-compose 1.29
                 # (a client the tests run against ketchd)

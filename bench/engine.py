@@ -4,7 +4,8 @@
 Both daemons run privately (own data roots and sockets) and get the same busybox
 image. Printed: medians and ratios for `run --rm busybox true`, 50 sequential
 `run -d`, `ps -a` with 50 containers, `images`, `inspect`, `exec true`, the engines' memory
-(PSS) per idle running container and when idle, and `--version`. Docker is
+(PSS) per idle running container and when idle, `--version`, `stop` of a container that
+ends on SIGTERM, and `logs` of 200k lines. Docker is
 needed only to compare (apt-get install docker.io); it is never a dependency.
 A benchmark, not a test: it asserts nothing.  Run as root:  python3 bench/engine.py
 """
@@ -157,6 +158,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=10, help="runs per timing")
     parser.add_argument("--containers", type=int, default=50)
+    parser.add_argument("--log-lines", type=int, default=200_000)
     args = parser.parse_args()
     if os.geteuid() != 0 or not BUSYBOX.exists():
         print("bench: run as root after install.sh (needs the busybox base image)")
@@ -199,6 +201,16 @@ def main() -> int:
                 r[f"{verb} ({args.containers} containers)" if verb == "ps -a" else verb] = \
                     median_ms([engine(*cmd) for _ in range(args.n)])
             r["--version"] = median_ms([engine("--version") for _ in range(args.n)])
+            stops = []
+            for i in range(args.n):  # a container that ends on SIGTERM, as a server does
+                engine("run", "-d", "--name", f"st{i}", "busybox", "sh", "-c",
+                       'trap "exit 0" TERM; while :; do sleep 0.1; done')
+                time.sleep(0.2)
+                stops.append(engine("stop", f"st{i}"))
+            r["stop (SIGTERM handled)"] = median_ms(stops)
+            engine("run", "--name", "lg", "busybox", "seq", "1", str(args.log_lines))
+            r[f"logs ({args.log_lines} lines)"] = median_ms(
+                [engine("logs", "lg") for _ in range(3)])
             ids = subprocess.run([*engine.cli, "ps", "-aq"], env=engine.env,
                                  capture_output=True, text=True).stdout.split()
             engine("rm", "-f", *ids, check=False)

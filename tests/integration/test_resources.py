@@ -100,3 +100,24 @@ def test_bad_limits_are_refused_in_dockerds_words(kd: Ketchd) -> None:
         assert proc.stderr.startswith(f"docker: Error response from daemon: {message}"), \
             proc.stderr
     assert ok(docker_cli(kd, "ps", "-aq")) == before
+
+
+def test_init_reaps_orphans_and_passes_signals_on(kd: Ketchd) -> None:
+    # an orphan that ends at once, under a PID 1 that never waits (sleep, exec'd)
+    script = "(sleep 0.1 &); exec sleep 30"
+    for init, zombie in (([], True), (["--init"], False)):
+        cid = ok(docker_cli(kd, "run", "-d", *init, "--network", "none", "busybox", "sh",
+                            "-c", script)).strip()
+        time.sleep(0.6)
+        states = ok(docker_cli(kd, "exec", cid, "ps", "-o", "stat,comm"))
+        assert ("Z    sleep" in states) is zombie, states
+        first = ok(docker_cli(kd, "exec", cid, "cat", "/proc/1/comm"))
+        assert first == ("docker-init\n" if init else "sleep\n")
+        ok(docker_cli(kd, "rm", "-f", cid))
+    cid = ok(docker_cli(kd, "run", "-d", "--init", "--network", "none", "busybox", "sleep",
+                        "100")).strip()
+    started = time.monotonic()
+    ok(docker_cli(kd, "stop", "-t", "20", cid))  # sleep as PID 1 would ignore SIGTERM
+    assert time.monotonic() - started < 5
+    assert ok(docker_cli(kd, "inspect", "-f", "{{.State.ExitCode}} {{.HostConfig.Init}} "
+                                              "{{.Path}}", cid)) == "143 true sleep\n"

@@ -189,3 +189,28 @@ def test_cli_flags_as_the_docker_cli_sends_them(tmp_path: Path) -> None:
         with pytest.raises(CLIError) as e:
             host_config(parse(FLAGS, args))
         assert (e.value.message, e.value.code) == (message, 125)
+
+
+def test_cached_bpf_program_is_the_filter(tmp_path: Path) -> None:
+    from ketch.runtime.seccomp import BpfFilter, cached_filter
+
+    profile = default_profile(set(DEFAULT_CAPS))
+    first = cached_filter(profile, str(tmp_path))
+    second = cached_filter(profile, str(tmp_path))
+    assert isinstance(second, BpfFilter) and len(list(tmp_path.iterdir())) == 1
+    assert isinstance(first, BpfFilter) and first.program == second.program
+    (next(tmp_path.iterdir())).write_bytes(b"short")  # damaged: compiled again
+    assert cached_filter(profile, str(tmp_path)).program == second.program
+    pid = os.fork()
+    if pid == 0:  # the child loads it (with no_new_privs, as an unprivileged exec would)
+        import ctypes
+
+        from ketch.runtime import linux as L
+
+        L.prctl(38, 1)  # PR_SET_NO_NEW_PRIVS
+        second.load()
+        libc = ctypes.CDLL(None, use_errno=True)
+        denied = libc.unshare(0x10000000) == -1 and ctypes.get_errno() == 1  # EPERM
+        os._exit(0 if denied and os.getpid() > 0 else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

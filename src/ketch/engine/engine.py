@@ -42,6 +42,7 @@ from ketch.engine.spec import (
     MASKED_PATHS,
     READONLY_PATHS,
     build_spec,
+    init_mount,
     namespaces_for,
 )
 from ketch.engine.supervisor_client import SupervisorClient
@@ -373,6 +374,8 @@ class Engine:
         caps = capabilities(DEFAULT_CAPS, host)  # unknown names fail now, not at start
         security.check(host, namespaces_for(host))
         security.seccomp(host, caps)  # a profile that does not parse, too
+        if host.get("Init"):
+            init_mount()  # no init binary here: say so now, not at start
         resources(host)
         check_cpus(host)
         logconfig.check(host)

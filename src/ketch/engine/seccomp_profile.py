@@ -10,6 +10,7 @@ can read (namespace flags need CAP_SYS_ADMIN)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from typing import Any
@@ -126,8 +127,14 @@ def _arg(index: int, op: str, value: int, value_two: int = 0) -> dict[str, Any]:
 
 
 def default_profile(capabilities: set[str], machine: str | None = None) -> dict[str, Any]:
-    """Docker's default profile for a container with these (bounding) capabilities."""
-    architectures, arch_names = ARCHES.get(machine or os.uname().machine, ([], frozenset()))
+    """Docker's default profile for a container with these (bounding) capabilities
+    (the same object for the same capabilities: callers must not change it)."""
+    return _default_profile(frozenset(capabilities), machine or os.uname().machine)
+
+
+@functools.lru_cache(maxsize=32)
+def _default_profile(capabilities: frozenset[str], machine: str) -> dict[str, Any]:
+    architectures, arch_names = ARCHES.get(machine, ([], frozenset()))
     allowed = set(ALLOWED | arch_names)
     for cap, names in BY_CAPABILITY.items():
         if cap in capabilities:

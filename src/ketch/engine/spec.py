@@ -28,6 +28,8 @@ MASKED_PATHS = [
     "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
 ]
 READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+INIT_PATH = "/sbin/docker-init"
+INIT_BINARIES = ("/usr/bin/tini-static", "/usr/libexec/docker/docker-init")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -147,6 +149,16 @@ def _number(text: str) -> int:
     return int(text)
 
 
+def init_mount() -> dict[str, Any]:
+    """--init: tini (Debian's static build, the init dockerd ships as docker-init) bound
+    read-only where dockerd puts it: PID 1 that reaps orphans and passes signals on."""
+    for source in INIT_BINARIES:
+        if os.access(source, os.X_OK):
+            return {"destination": INIT_PATH, "type": "bind", "source": source,
+                    "options": ["rbind", "ro", "nosuid", "nodev"]}
+    raise InvalidParameter('exec: "docker-init": executable file not found in $PATH')
+
+
 def all_capabilities() -> list[str]:
     """Every capability ketchd may give (--privileged's set): those of its own bounding
     set, as dockerd's privileged containers get the daemon's."""
@@ -191,6 +203,8 @@ def build_spec(record: dict[str, Any], image_config: dict[str, Any], rootfs: str
                        "options": ["rbind", "rprivate"]
                        + (["ro"] if host.get("ReadonlyRootfs") else [])})
     mounts += tmpfs_mounts(host)
+    if host.get("Init"):
+        mounts.append(init_mount())
     tmpfs = [parse_mount(m) for m in host.get("Mounts") or []
              if isinstance(m, dict) and m.get("Type") == "tmpfs"]
     mounts += spec_mounts(record.get("Mounts") or [], tmpfs)
@@ -209,7 +223,8 @@ def build_spec(record: dict[str, Any], image_config: dict[str, Any], rootfs: str
             "terminal": bool(config.get("Tty")),
             "user": resolve_user(config.get("User") or image_cfg.get("User") or "", rootfs,
                                  host.get("GroupAdd") or []),
-            "args": command_line(config, image_cfg),
+            "args": [INIT_PATH, "--", *command_line(config, image_cfg)]
+            if host.get("Init") else command_line(config, image_cfg),
             "env": merged_env(config, image_cfg, hostname, links),
             "cwd": config.get("WorkingDir") or image_cfg.get("WorkingDir") or "/",
             "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},

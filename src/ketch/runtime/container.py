@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ketch.runtime.cgroups.base import Cgroup
-    from ketch.runtime.seccomp import SeccompFilter
+    from ketch.runtime.seccomp import BpfFilter, SeccompFilter
 
 class ContainerExited(KetchError):
     """The container's program could not be started; carries Docker's exit code."""
@@ -44,12 +44,12 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
 
 
-def _compile_seccomp(config: dict[str, Any]) -> SeccompFilter | None:
+def _compile_seccomp(config: dict[str, Any], root: str) -> SeccompFilter | BpfFilter | None:
     profile = (config.get("linux") or {}).get("seccomp")
     if profile is None:
         return None
-    from ketch.runtime.seccomp import compile_filter
-    return compile_filter(profile)
+    from ketch.runtime.seccomp import cached_filter
+    return cached_filter(profile, os.path.join(root, "seccomp-cache"))
 
 
 def _open_cgroup(config: dict[str, Any], container_id: str) -> Cgroup:
@@ -190,7 +190,7 @@ class Runtime:
         ns = S.namespaces(config)
         if "mount" not in ns:
             raise InvalidParameter("invalid config.json: a mount namespace is required")
-        seccomp = _compile_seccomp(config)
+        seccomp = _compile_seccomp(config, self.root)
         c.make_dir()
         cgroup: Cgroup | None = None
         init_pid = 0
@@ -233,7 +233,7 @@ class Runtime:
             raise
 
     def _spawn_init(self, c: Container, config: dict[str, Any], bundle: str, cgroup: Cgroup,
-                    resources: dict[str, Any], seccomp: SeccompFilter | None,
+                    resources: dict[str, Any], seccomp: SeccompFilter | BpfFilter | None,
                     ns: dict[str, str], console_socket: str | None, console_pair: Any,
                     preserve_fds: int, keyring: str | None,
                     stdio: tuple[int, int, int] | None) -> tuple[Channel, int]:
@@ -407,7 +407,7 @@ class Runtime:
         if process.get("terminal") and not console_socket and console_pair is None:
             raise InvalidParameter("cannot allocate a terminal without --console-socket")
         config = c.state["config"]
-        seccomp = _compile_seccomp(config)
+        seccomp = _compile_seccomp(config, self.root)
         join = {}
         for kind in S.namespaces(config):
             own = os.stat(f"/proc/self/ns/{_ns_file(kind)}").st_ino

@@ -26,7 +26,7 @@ else:  # `signal` imports enum (a few ms); the C module has everything we use
 if TYPE_CHECKING:
     from typing import Any, NoReturn
 
-    from ketch.runtime.seccomp import SeccompFilter
+    from ketch.runtime.seccomp import BpfFilter, SeccompFilter
 
 NS_FLAGS = {
     "user": L.CLONE_NEWUSER, "cgroup": L.CLONE_NEWCGROUP, "ipc": L.CLONE_NEWIPC,
@@ -42,7 +42,8 @@ class Job:
     """Everything a forked child needs, prepared by the runtime before fork."""
 
     def __init__(self, *, config: dict[str, Any], process: dict[str, Any], chan: Channel,
-                 join: dict[str, int], new: list[str], cgroup: Any, seccomp: SeccompFilter | None,
+                 join: dict[str, int], new: list[str], cgroup: Any,
+                 seccomp: SeccompFilter | BpfFilter | None,
                  console_fd: int = -1, state_dir_fd: int = -1, preserve_fds: int = 0,
                  cgroup_mounts: Any = None, bundle: str = "", keyring: str | None = None,
                  stdio: tuple[int, int, int] | None = None) -> None:
