@@ -137,8 +137,8 @@ class ContainerRow:
         return str(sum(1 for m in mounts if m.get("Driver") == "local"))
 
     @property
-    def Platform(self) -> str:
-        return ""
+    def Platform(self) -> None:
+        return None  # the docker CLI's *Platform, nil from a local daemon
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, str | None]:
         return {name: getattr(self, name) for name in sorted(TITLES)}

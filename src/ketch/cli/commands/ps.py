@@ -14,7 +14,11 @@ def _ps(ctx: Context, opts: Parsed) -> int:
     limit = opts.last
     if opts.latest and limit == -1:
         limit = 1
-    containers = ctx.client.containers(all=bool(opts.all), limit=limit, size=bool(opts.size),
+    fmt_text = opts.format or ""
+    # as the docker CLI: sizes are asked for when the template shows them
+    wants_size = bool(opts.size) or (not opts.quiet and "size" not in opts.given and (
+        ".Size" in fmt_text or "json ." in fmt_text))
+    containers = ctx.client.containers(all=bool(opts.all), limit=limit, size=wants_size,
                                        filters=parse_filters(opts.filter))
     if opts.quiet:
         fmt = cf.QUIET_FORMAT
