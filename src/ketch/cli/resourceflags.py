@@ -83,7 +83,7 @@ def nano_cpus(text: str) -> int:
 
 def ulimit(text: str) -> dict[str, Any]:
     """name=soft[:hard] as HostConfig.Ulimits' entry (go-units ParseUlimit)."""
-    from ketch.engine.security import ULIMITS
+    from ketch.util.ulimits import ULIMITS
 
     name, eq, limits = text.partition("=")
     if not eq:

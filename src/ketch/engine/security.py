@@ -12,15 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ketch.errors import InvalidParameter
+from ketch.util.ulimits import ULIMITS
 
-# RLIMIT_* names --ulimit accepts (Docker's go-units ulimit names)
-ULIMITS = {
-    "as": "RLIMIT_AS", "core": "RLIMIT_CORE", "cpu": "RLIMIT_CPU", "data": "RLIMIT_DATA",
-    "fsize": "RLIMIT_FSIZE", "locks": "RLIMIT_LOCKS", "memlock": "RLIMIT_MEMLOCK",
-    "msgqueue": "RLIMIT_MSGQUEUE", "nice": "RLIMIT_NICE", "nofile": "RLIMIT_NOFILE",
-    "nproc": "RLIMIT_NPROC", "rss": "RLIMIT_RSS", "rtprio": "RLIMIT_RTPRIO",
-    "rttime": "RLIMIT_RTTIME", "sigpending": "RLIMIT_SIGPENDING", "stack": "RLIMIT_STACK",
-}
 # /dev entries a privileged container does not get from the host (runc's HostDevices)
 HOST_DEV_SKIP = {"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev", "console"}
 
