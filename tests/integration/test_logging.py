@@ -97,3 +97,25 @@ def test_bad_log_options(kd: Ketchd) -> None:
                       "busybox", "true")
     assert proc.stderr.startswith("docker: invalid logging opts for driver none")
     assert ok(docker_cli(kd, "ps", "-aq")) == before
+
+
+def test_daemon_default_log_options(tmp_path: Path) -> None:
+    config = {"log-driver": "json-file", "log-opts": {"max-size": "1k", "max-file": "3"}}
+    (tmp_path / "kd").mkdir()
+    with running_ketchd(tmp_path / "kd", config=config) as kd:
+        ok(docker_cli(kd, "run", "--name", "dflt", "--network", "none", "busybox", "sh",
+                      "-c", WRITER))
+        log_config = json.loads(ok(docker_cli(kd, "inspect", "-f",
+                                              "{{json .HostConfig.LogConfig}}", "dflt")))
+        assert log_config == {"Type": "json-file",
+                              "Config": {"max-file": "3", "max-size": "1k"}}
+        assert len(_log_files(kd, "dflt")) == 3  # the daemon's options rotate it
+        ok(docker_cli(kd, "run", "--name", "own", "--network", "none", "--log-opt",
+                      "max-file=2", "busybox", "true"))
+        assert json.loads(ok(docker_cli(kd, "inspect", "-f", "{{json .HostConfig.LogConfig}}",
+                                        "own")))["Config"] == {"max-file": "2",
+                                                               "max-size": "1k"}
+        ok(docker_cli(kd, "run", "--name", "nolog", "--network", "none", "--log-driver",
+                      "none", "busybox", "true"))
+        assert json.loads(ok(docker_cli(kd, "inspect", "-f", "{{json .HostConfig.LogConfig}}",
+                                        "nolog"))) == {"Type": "none", "Config": {}}

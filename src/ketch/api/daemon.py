@@ -21,7 +21,8 @@ from ketch import __version__
 
 DEFAULTS = {"hosts": ["unix:///run/ketch/ketch.sock"], "data-root": "/var/lib/ketch",
             "exec-root": "/run/ketch", "storage-driver": "", "bridge": "ketch0",
-            "insecure-registries": [], "registry-mirrors": []}
+            "insecure-registries": [], "registry-mirrors": [], "log-driver": "json-file",
+            "log-opts": {}}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -37,6 +38,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         help="a registry (host:port or CIDR) that may be plain HTTP")
     parser.add_argument("--registry-mirror", action="append", default=[],
                         help="a mirror of Docker Hub (URL)")
+    parser.add_argument("--log-driver", help="the containers' default log driver")
+    parser.add_argument("--log-opt", action="append", default=[],
+                        help="an option of the default log driver (key=value)")
     parser.add_argument("-v", "--version", action="store_true")
     return parser.parse_args(argv)
 
@@ -101,17 +105,24 @@ def main(argv: list[str] | None = None) -> None:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise SystemExit(f"ketchd: \"{key}\" must be a list of strings")
         registries[key] = [*value, *extra]
+    log_opts = settings["log-opts"]
+    if not isinstance(log_opts, dict):
+        raise SystemExit("ketchd: \"log-opts\" must be an object of strings")
+    log_opts = {**log_opts, **dict(o.partition("=")[::2] for o in args.log_opt)}
+    log_config = {"Type": args.log_driver or settings["log-driver"], "Config": log_opts}
     if os.geteuid() != 0:
         raise SystemExit("ketchd: must run as root")
     from ketch.api.server import serve
     from ketch.distribution.registries import RegistryConfig
     from ketch.engine.engine import Engine
+    from ketch.engine.logconfig import check as check_log_config
     from ketch.errors import KetchError
     try:
+        log_config = check_log_config({"LogConfig": log_config})
         config = RegistryConfig(registries["insecure-registries"],
                                 registries["registry-mirrors"])
         asyncio.run(serve(Engine(data_root, exec_root, storage_driver or None,
-                                 bridge, config), socket_path))
+                                 bridge, config, log_config), socket_path))
     except KetchError as e:
         raise SystemExit(f"ketchd: {e}") from None
     except KeyboardInterrupt:

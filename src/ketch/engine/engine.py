@@ -85,13 +85,15 @@ def parse_time(stamp: str) -> float:
 class Engine:
     def __init__(self, data_root: str, exec_root: str,
                  storage_driver: str | None = None, bridge: str = "ketch0",
-                 registries: RegistryConfig | None = None) -> None:
+                 registries: RegistryConfig | None = None,
+                 log_config: dict[str, Any] | None = None) -> None:
         from ketch.images import ImageStore, Snapshotter
         from ketch.volumes import VolumeStore
 
         self.data_root = data_root
         self.exec_root = exec_root
         self.registries = registries or RegistryConfig()
+        self.log_config = log_config or {"Type": "json-file", "Config": {}}  # the default
         from ketch.engine.execs import Execs
         self.execs = Execs(self)
         os.makedirs(data_root, mode=0o711, exist_ok=True)
@@ -378,7 +380,7 @@ class Engine:
             init_mount()  # no init binary here: say so now, not at start
         resources(host)
         check_cpus(host)
-        logconfig.check(host)
+        logconfig.check(host, self.log_config)
         tmpfs_mounts(host)
         for key in ("Cmd", "Entrypoint", "Env"):
             value = body.get(key)
@@ -565,7 +567,7 @@ class Engine:
             "PortBindings": host.get("PortBindings") or {},
             "RestartPolicy": host.get("RestartPolicy") or {"Name": "no", "MaximumRetryCount": 0},
             "AutoRemove": bool(host.get("AutoRemove")),
-            "LogConfig": logconfig.check(host),
+            "LogConfig": logconfig.check(host, self.log_config),
             "Privileged": bool(host.get("Privileged")),
             "ReadonlyRootfs": bool(host.get("ReadonlyRootfs")),
             "ShmSize": host.get("ShmSize") or 67108864,

@@ -28,13 +28,18 @@ def human_size(text: str) -> int:
     return int(float(match.group(1)) * _DECIMAL[(match.group(2) or "").lower()])
 
 
-def check(host: dict[str, Any]) -> dict[str, Any]:
-    """The LogConfig to store: {"Type": driver, "Config": options}."""
+def check(host: dict[str, Any], default: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The LogConfig to store: {"Type": driver, "Config": options}; no driver means the
+    daemon's default (log-driver), whose options (log-opts) fill in those not given, as
+    dockerd merges them."""
     config = host.get("LogConfig") or {}
     if not isinstance(config, dict):
         raise InvalidParameter("invalid HostConfig.LogConfig: must be an object")
-    driver = config.get("Type") or "json-file"
+    default = default or {"Type": "json-file", "Config": {}}
+    driver = config.get("Type") or default["Type"]
     options = config.get("Config") or {}
+    if isinstance(options, dict) and driver == default["Type"]:
+        options = {**default["Config"], **options}
     if not isinstance(driver, str) or not isinstance(options, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in options.items()):
         raise InvalidParameter("invalid HostConfig.LogConfig: Type must be a string and "
