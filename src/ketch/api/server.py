@@ -510,6 +510,8 @@ def make_app(engine: Engine) -> web.Application:
     app.add_routes(exec_routes.routes)
     from ketch.api import events as event_routes
     app.add_routes(event_routes.routes)
+    from ketch.api import stats as stats_routes
+    app.add_routes(stats_routes.routes)
     app.on_response_prepare.append(_headers)
     return app
 

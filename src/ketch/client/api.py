@@ -199,6 +199,11 @@ class Client(Session):
         return self.stream("GET", "/events", {"since": since, "until": until,
                                               "filters": filters_json(filters)})
 
+    def stats(self, ref: str, stream: bool = True) -> Response:
+        """`GET /containers/{id}/stats`: JSON samples, one a second (or one, stream=False),
+        on a connection of its own (read with iter_chunks; close the conn)."""
+        return self.stream("GET", f"/containers/{ref}/stats", {"stream": stream})
+
     def prune_containers(self, filters: Mapping[str, list[str]] | None = None
                          ) -> dict[str, Any]:
         """`POST /containers/prune`: {"ContainersDeleted": [...] or None, ...}."""
