@@ -41,6 +41,7 @@ T = TypeVar("T")
 # (hard links, whiteouts, a name taken: see _Applier.apply and _clear).
 _ASYNC_MAX = 1 << 20  # bytes of a file handed to a worker
 _ASYNC_PENDING = 32  # files handed over and not yet written, at the most
+_ANCESTORS = 64  # directories kept open as starting points of walks
 _WORKERS = min(4, os.cpu_count() or 1)
 _SPACE_CHECK_EVERY = 64 << 20
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -323,6 +324,10 @@ class _Applier:
         # path -> (mode, mtime ns), set last; once a path, however often the archive has it
         self._dirs: dict[tuple[str, ...], tuple[int, int]] = {}
         self._cached: tuple[tuple[str, ...], int] | None = None
+        # directories opened on the way down (path -> fd), where the next walk starts:
+        # a layer's entries come directory by directory, and walking from the root for
+        # each new one costs an open per level
+        self._ancestors: dict[tuple[str, ...], int] = {}
         self._pool: ThreadPoolExecutor | None = None
         # files handed to workers, in order: (path, entry, the write: None, or the content
         # back if the name was taken, for the write to be done again in order)
@@ -338,6 +343,7 @@ class _Applier:
         if self._pool is not None:
             self._pool.shutdown()
         self._invalidate()
+        self._forget()
         os.close(self.root_fd)
 
     # -- files written by workers -------------------------------------------------------------
@@ -408,11 +414,26 @@ class _Applier:
             os.close(self._cached[1])
             self._cached = None
 
+    def _forget(self, path: tuple[str, ...] = ()) -> None:
+        """Drop the walks' starting points at path and below (all, for ())."""
+        for key in [k for k in self._ancestors if k[: len(path)] == path]:
+            os.close(self._ancestors.pop(key))
+
+    def _remember(self, parts: tuple[str, ...], fd: int) -> None:
+        if len(self._ancestors) >= _ANCESTORS:
+            os.close(self._ancestors.pop(next(iter(self._ancestors))))  # the oldest
+        self._ancestors[parts] = os.dup(fd)
+
     def _walk(self, parts: tuple[str, ...], name: str, create: bool) -> int:
-        """A new fd for the directory at parts, never following a symlink."""
-        fd = os.dup(self.root_fd)
+        """A new fd for the directory at parts, never following a symlink (each level
+        opened O_NOFOLLOW from the one above, or from one opened so before)."""
+        start = len(parts)
+        while start and parts[:start] not in self._ancestors:
+            start -= 1
+        fd = os.dup(self._ancestors[parts[:start]] if start else self.root_fd)
         try:
-            for part in parts:
+            for depth in range(start, len(parts)):
+                part = parts[depth]
                 try:
                     child = os.open(part, _DIR_FLAGS, dir_fd=fd)
                 except FileNotFoundError:
@@ -428,6 +449,7 @@ class _Applier:
                     raise
                 os.close(fd)
                 fd = child
+                self._remember(parts[:depth + 1], fd)
         except BaseException:
             os.close(fd)
             raise
@@ -463,6 +485,7 @@ class _Applier:
                 return True
             if self._cached is not None and self._cached[0][: len(path)] == path:
                 self._invalidate()  # the cached directory is inside the one going away
+            self._forget(path)
             shutil.rmtree(base, dir_fd=parent_fd)
         else:
             os.unlink(base, dir_fd=parent_fd)
