@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker as docker_py
 import pytest
 
 from support.daemon import Ketchd, ok, running_ketchd
@@ -119,3 +120,14 @@ def test_daemon_default_log_options(tmp_path: Path) -> None:
                       "none", "busybox", "true"))
         assert json.loads(ok(docker_cli(kd, "inspect", "-f", "{{json .HostConfig.LogConfig}}",
                                         "nolog"))) == {"Type": "none", "Config": {}}
+
+
+def test_a_frame_per_line_as_dockerd(kd: Ketchd) -> None:
+    client = docker_py.DockerClient(base_url=kd.host)
+    container = client.containers.run("busybox", ["sh", "-c", "echo hello; echo world >&2"],
+                                      detach=True, network_mode="none")
+    container.wait()
+    assert list(container.logs(stream=True)) == [b"hello\n", b"world\n"]
+    assert container.logs(stdout=False) == b"world\n"
+    container.remove()
+    client.close()

@@ -27,7 +27,7 @@ def test_follow_reads_what_came_last_even_after_a_removal(tmp_path: Path) -> Non
         stream = logs.read(str(path), follow=True, stdout=True, stderr=True, tail="all",
                            since=0, until=0, timestamps=False,
                            running=lambda: state["running"])
-        got.append((await stream.__anext__())[1])
+        got += [data for _, data in await stream.__anext__()]
         following = asyncio.ensure_future(stream.__anext__())
         await asyncio.sleep(logs.FOLLOW_POLL / 5)  # it found nothing new, and waits
         # meanwhile: the last line, the exit, the removal
@@ -35,9 +35,9 @@ def test_follow_reads_what_came_last_even_after_a_removal(tmp_path: Path) -> Non
             f.write(_line("two\n"))
         state["running"] = False
         os.unlink(path)
-        got.append((await following)[1])
-        async for _, data in stream:
-            got.append(data)
+        got += [data for _, data in await following]
+        async for batch in stream:
+            got += [data for _, data in batch]
         return got
 
     assert asyncio.run(main()) == [b"one\n", b"two\n"]

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from ketch.api.routing import Handler, json_object, json_response, versioned
 from ketch.errors import InvalidParameter
+from ketch.util.detachkeys import DEFAULT_DETACH_KEYS, parse_detach_keys
 
 routes = web.RouteTableDef()
 
@@ -47,7 +48,8 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
     exec_id = request.match_info["id"]
     instance = execs.get(exec_id)
     upgrade = request.headers.get("Upgrade", "").lower() == "tcp"
-    content_type = "application/vnd.docker.raw-stream" if (tty or instance.tty) \
+    raw_stream = instance.tty if tty is None else bool(tty)  # start's Tty, else create's
+    content_type = "application/vnd.docker.raw-stream" if raw_stream \
         else "application/vnd.docker.multiplexed-stream"
     try:
         live = await execs.start(exec_id, detach, bool(tty) if tty is not None else None)
@@ -55,13 +57,16 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
         if detach:
             raise
         text = (str(e) + "\r\n").encode()  # on the stream's stdout, as dockerd writes it
-        if not (tty or instance.tty):
+        if not raw_stream:
             text = bytes((1, 0, 0, 0)) + len(text).to_bytes(4, "big") + text
         return await hijack(request, upgrade, content_type, text, None, False)
     if live is None:
         return web.Response(status=200)
+    keys = parse_detach_keys(instance.detach_keys) if instance.detach_keys \
+        else DEFAULT_DETACH_KEYS
     return await hijack(request, upgrade, content_type, b"", live, instance.stdin,
-                        before_close=lambda: execs.wait_exit(exec_id))
+                        before_close=lambda: execs.wait_exit(exec_id),
+                        detach_keys=keys if instance.tty else b"")
 
 
 @_route("GET", "/exec/{id}/json")

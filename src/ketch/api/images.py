@@ -92,7 +92,12 @@ async def image_load(request: web.Request) -> web.StreamResponse:
     quiet = query_bool(request, "quiet")
     body = io.BufferedReader(RequestBody(request, asyncio.get_running_loop()), SPOOL_CHUNK)
     engine = _engine(request)
-    lines = await run_blocking(load, engine.images, body)
+    try:
+        lines = await run_blocking(load, engine.images, body)
+    except KetchError as e:  # dockerd answers 200 and ends the stream with the error
+        message = str(e)
+        return await _messages(request, [{"errorDetail": {"message": message},
+                                          "error": message}])
     for line in lines:
         loaded = line.partition(": ")[2] if line.startswith("Loaded image") else ""
         if loaded:
@@ -102,7 +107,7 @@ async def image_load(request: web.Request) -> web.StreamResponse:
                                      if not quiet or line.startswith("Loaded image")])
 
 
-async def _messages(request: web.Request, messages: list[dict[str, str]]
+async def _messages(request: web.Request, messages: list[dict[str, Any]]
                     ) -> web.StreamResponse:
     """The JSON message stream Docker answers image operations with, one per line."""
     response = web.StreamResponse(headers={"Content-Type": "application/json"})

@@ -25,7 +25,7 @@ from ketch.api.routing import Handler, json_response, query_filters, versioned
 from ketch.engine.engine import Engine
 from ketch.engine.system import API_VERSION, MIN_API
 from ketch.errors import HostError, InvalidParameter, KetchError, NotModified
-from ketch.util.detachkeys import parse_detach_keys
+from ketch.util.detachkeys import DEFAULT_DETACH_KEYS, EscapeProxy, parse_detach_keys
 
 MAX_BODY = 16 * 1024 * 1024  # container create bodies; image imports stream separately
 OUTPUT_BUFFER = 4 << 20  # attach output waiting for a slow client before we pause
@@ -307,8 +307,9 @@ async def container_logs(request: web.Request) -> web.StreamResponse:
         else "application/vnd.docker.multiplexed-stream"})
     await response.prepare(request)
     try:
-        async for stream, data in entries:
-            await response.write(data if tty else _frame(stream, data))
+        async for batch in entries:  # a frame per record, as dockerd's; one write a batch
+            await response.write(b"".join(data if tty else _frame(stream, data)
+                                          for stream, data in batch))
         await response.write_eof()
     except ConnectionError:
         pass  # the client hung up (`docker logs -f` ended with ^C)
@@ -335,9 +336,10 @@ async def container_attach(request: web.Request) -> web.StreamResponse:
     stdin, stdout, stderr = (_bool(request, "stdin"), _bool(request, "stdout"),
                              _bool(request, "stderr"))
     keys = request.query.get("detachKeys")
+    detach_keys = DEFAULT_DETACH_KEYS
     if keys:
         try:
-            parse_detach_keys(keys)
+            detach_keys = parse_detach_keys(keys)
         except ValueError:
             raise InvalidParameter(f"Invalid detach keys ({keys}) provided") from None
     replay = b""
@@ -347,7 +349,7 @@ async def container_attach(request: web.Request) -> web.StreamResponse:
                                        tail="all", since=0, until=0, timestamps=False)
         tty = bool(c.config.get("Tty"))
         replay = b"".join([data if tty else _frame(stream, data)
-                           async for stream, data in entries])
+                           async for batch in entries for stream, data in batch])
     live: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
     if _bool(request, "stream"):  # without it Docker sends the logs (if asked) and ends
         c, sreader, swriter = await engine.attach(ref, stdin=stdin, stdout=stdout,
@@ -358,16 +360,20 @@ async def container_attach(request: web.Request) -> web.StreamResponse:
     upgrade = request.headers.get("Upgrade", "").lower() == "tcp"
     content_type = "application/vnd.docker.raw-stream" if c.config.get("Tty") \
         else "application/vnd.docker.multiplexed-stream"
-    return await hijack(request, upgrade, content_type, replay, live, stdin)
+    # the detach keys end a terminal's session only (dockerd's copyEscapable)
+    return await hijack(request, upgrade, content_type, replay, live, stdin,
+                        detach_keys=detach_keys if c.config.get("Tty") else b"")
 
 
 async def hijack(request: web.Request, upgrade: bool, content_type: str, replay: bytes,
                  live: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None,
-                 stdin: bool, before_close: Callable[[], Awaitable[None]] | None = None
-                 ) -> web.StreamResponse:
+                 stdin: bool, before_close: Callable[[], Awaitable[None]] | None = None,
+                 detach_keys: bytes = b"") -> web.StreamResponse:
     """Answer 101 (or 200) and `replay`, then relay raw bytes between the client and the
     supervisor's (reader, writer) in `live`, if any; before_close runs once the stream has
-    ended, before the client sees its end (an exec's exit code must be known by then)."""
+    ended, before the client sees its end (an exec's exit code must be known by then).
+    detach_keys (a terminal's stdin): typed by the client, they end the stream and leave
+    the process running, as dockerd's copyEscapable does."""
     transport = request.transport
     assert transport is not None
     # the connection is ours from here: aiohttp's protocol would close it on the client's
@@ -404,27 +410,39 @@ async def hijack(request: web.Request, upgrade: bool, content_type: str, replay:
     async def client_gone() -> None:
         await raw.closed.wait()
 
+    detached = asyncio.Event()
+
     async def from_client() -> None:
+        escape = EscapeProxy(detach_keys)
         try:
             while data := await incoming.get():
-                swriter.write(data)
-                await swriter.drain()
+                data, typed = escape.feed(data)
+                if data:
+                    swriter.write(data)
+                    await swriter.drain()
+                if typed:
+                    detached.set()
+                    return
         except (ConnectionError, asyncio.CancelledError):
             return
         if swriter.can_write_eof():
             swriter.write_eof()  # the client half-closed: the program reads EOF
 
+    async def detach() -> None:
+        await detached.wait()
+
     output = asyncio.ensure_future(to_client())
-    tasks = [output, asyncio.ensure_future(from_client() if stdin else client_gone())]
+    tasks = [output, asyncio.ensure_future(from_client() if stdin else client_gone()),
+             asyncio.ensure_future(detach())]
     try:
         if not stdin:  # a client that hangs up ends a silent container's stream too
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         else:
-            await output
-        if before_close is not None:
+            await asyncio.wait([output, tasks[2]], return_when=asyncio.FIRST_COMPLETED)
+        if before_close is not None and not detached.is_set():
             await before_close()
     finally:
-        for task in tasks[1:]:
+        for task in tasks:
             task.cancel()
         swriter.close()
         transport.close()
@@ -512,6 +530,8 @@ def make_app(engine: Engine) -> web.Application:
     app.add_routes(event_routes.routes)
     from ketch.api import stats as stats_routes
     app.add_routes(stats_routes.routes)
+    from ketch.api import swarm as swarm_routes
+    app.add_routes(swarm_routes.routes)
     app.on_response_prepare.append(_headers)
     return app
 

@@ -12,40 +12,13 @@ import sys
 
 from ketch.client.hijack import HijackedStream
 from ketch.client.stream import STDERR, Demuxer
+from ketch.util.detachkeys import DEFAULT_DETACH_KEYS, EscapeProxy
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import BinaryIO
 
-DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p, ctrl-q
-
-
-class EscapeProxy:
-    """Finds the detach sequence in the input; holds back a partial match (term.EscapeProxy)."""
-
-    def __init__(self, keys: bytes) -> None:
-        self.keys = keys
-        self.matched = 0
-
-    def feed(self, data: bytes) -> tuple[bytes, bool]:
-        """(bytes to forward, whether the full sequence was typed)."""
-        if not self.keys:
-            return data, False
-        out = bytearray()
-        for byte in data:
-            if byte == self.keys[self.matched]:
-                self.matched += 1
-                if self.matched == len(self.keys):
-                    return bytes(out), True
-                continue
-            if self.matched:
-                out += self.keys[:self.matched]
-                self.matched = 0
-                if byte == self.keys[0]:
-                    self.matched = 1
-                    continue
-            out.append(byte)
-        return bytes(out), False
+__all__ = ["DEFAULT_DETACH_KEYS", "EscapeProxy", "StreamPump"]
 
 
 class StreamPump:

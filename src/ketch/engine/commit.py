@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ketch import __version__
 from ketch.engine.containers import Container
-from ketch.errors import Conflict
+from ketch.errors import KetchError
 from ketch.images.changes import apply_changes, validate_config
 from ketch.images.image import Image, now_rfc3339
 from ketch.images.reference import normalize
@@ -135,13 +135,13 @@ def _freeze(engine: Engine, cid: str) -> bool:
     """Freeze the container's processes (its cgroup) so the layer is one moment's."""
     try:
         _runtime(engine).pause(cid)
-    except Conflict:
-        return False  # it stopped meanwhile: nothing to freeze
+    except KetchError:  # it stopped meanwhile (or is going): nothing to freeze, as dockerd
+        return False   # goes on when its pause fails
     return True
 
 
 def _thaw(engine: Engine, cid: str) -> None:
     try:
         _runtime(engine).resume(cid)
-    except Conflict:
+    except KetchError:
         pass

@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from ketch.images import Image
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
+KILL_WAIT = 10.0  # seconds a SIGKILL waits for the exit before answering, as dockerd
 T = TypeVar("T")
 
 
@@ -381,6 +382,8 @@ class Engine:
         resources(host)
         check_cpus(host)
         logconfig.check(host, self.log_config)
+        if host.get("Runtime") and host["Runtime"] not in system.RUNTIMES:
+            raise InvalidParameter(f"unknown or invalid runtime name: {host['Runtime']}")
         tmpfs_mounts(host)
         for key in ("Cmd", "Entrypoint", "Env"):
             value = body.get(key)
@@ -573,7 +576,7 @@ class Engine:
             "ShmSize": host.get("ShmSize") or 67108864,
             "ConsoleSize": host.get("ConsoleSize") or [0, 0],
             "OomScoreAdj": host.get("OomScoreAdj") or 0,
-            "Runtime": "ketch-runtime",
+            "Runtime": host.get("Runtime") or "runc",  # ketch's runtime answers to runc
         }
         return {
             "Id": cid, "Created": now(), "Path": args[0], "Args": args[1:],
@@ -752,12 +755,19 @@ class Engine:
         c.record["HasBeenManuallyStopped"] = True  # a kill is the user's: no restart
         c.save()
         self.container_event(c, "kill", signal=str(number))
+        # a SIGKILL is answered once the container has exited, as dockerd's Kill waits
+        exited = self._exit_future(c.id) if number == signal.SIGKILL else None
         try:
             await self.supervisor.call("kill", id=c.id, signal=number)
         except NotFound:  # the supervisor lost it: it is not running any more
             await self._exited(c, self._lost_exit(c.id))
             raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not "
                            "running") from None
+        if exited is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(exited), KILL_WAIT)
+            except TimeoutError:
+                pass
 
     async def pause(self, ref: str) -> None:
         """Freeze the container's processes (its cgroup's freezer)."""
@@ -973,7 +983,7 @@ class Engine:
 
     async def logs(self, ref: str, *, follow: bool, stdout: bool, stderr: bool, tail: str,
                    since: float, until: float, timestamps: bool
-                   ) -> tuple[Container, AsyncIterator[tuple[int, bytes]]]:
+                   ) -> tuple[Container, AsyncIterator[list[tuple[int, bytes]]]]:
         c = self.containers.get(ref)
         if (c.host_config.get("LogConfig") or {}).get("Type") == "none":
             raise NotImplementedHere("configured logging driver does not support reading")

@@ -161,8 +161,9 @@ class Execs:
         c = self.engine.containers.get(instance.container_id)
         if not c.running:
             raise Conflict(f"Container {c.id} is not running")
-        if tty is not None:
-            instance.tty = tty
+        # the process gets a terminal if it was created with one; the stream is raw or
+        # multiplexed as the start asks (dockerd: create's Tty, then start's)
+        framed = not (instance.tty if tty is None else tty)
         instance.started = True
         self._event(instance, "exec_start")
         try:
@@ -171,7 +172,8 @@ class Execs:
             self._failed(instance)
             raise ExecStartFailed(str(e)) from None
         request = {"op": "exec", "id": c.id, "exec": instance.id, "process": process,
-                   "tty": instance.tty, "stdin": instance.stdin and not detach,
+                   "tty": instance.tty, "framed": framed,
+                   "stdin": instance.stdin and not detach,
                    "stdout": instance.stdout, "stderr": instance.stderr, "detach": detach}
         reader, writer = await asyncio.open_unix_connection(self.engine.supervisor.path)
         writer.write((json.dumps(request) + "\n").encode())

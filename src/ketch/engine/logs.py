@@ -12,7 +12,6 @@ from typing import Any, BinaryIO
 
 FOLLOW_POLL = 0.05  # seconds between looks at a growing log
 BATCH = 4096  # log lines parsed at once
-RUN = 1 << 16  # characters of one stream joined into one piece for the client
 
 
 def _last_lines(f: BinaryIO, count: int) -> list[bytes]:
@@ -53,15 +52,13 @@ def _record(line: bytes) -> Any:
 
 def _entries(lines: list[bytes], *, stdout: bool, stderr: bool, since: float,
              until: float, timestamps: bool) -> list[tuple[int, bytes]]:
-    """Complete json-file lines -> (stream, bytes) runs: entries of one stream in a row
-    joined (up to RUN bytes), so that a client gets few large frames, not one per line.
-    The lines are parsed as one JSON array: one call instead of thousands."""
+    """Complete json-file lines -> (stream, bytes), one per record as dockerd frames
+    them. The lines are parsed as one JSON array: one call instead of thousands."""
     try:
         records = json.loads(b"[" + b",".join(lines) + b"]")
     except ValueError:
         records = [_record(line) for line in lines]
-    runs: list[tuple[int, list[str]]] = []
-    size = 0
+    out: list[tuple[int, bytes]] = []
     for entry in records:
         if not isinstance(entry, dict):
             continue
@@ -77,13 +74,8 @@ def _entries(lines: list[bytes], *, stdout: bool, stderr: bool, since: float,
             continue
         if timestamps:
             text = f"{entry.get('time', '')} {text}"
-        if runs and runs[-1][0] == stream and size < RUN:
-            runs[-1][1].append(text)
-            size += len(text)
-        else:
-            runs.append((stream, [text]))
-            size = len(text)
-    return [(stream, "".join(parts).encode()) for stream, parts in runs]
+        out.append((stream, text.encode()))
+    return out
 
 
 def rotated(path: str) -> list[str]:
@@ -144,9 +136,9 @@ def _history(names: list[str], keep: int | None) -> Iterator[bytes]:
 
 async def read(path: str, *, follow: bool, stdout: bool, stderr: bool, tail: str,
                since: float, until: float, timestamps: bool,
-               running: Callable[[], bool]) -> AsyncIterator[tuple[int, bytes]]:
-    """Yield (stream, bytes) entries, the rotated files first; with follow, keep going
-    (into the new log when the writer rotates) until the container stops."""
+               running: Callable[[], bool]) -> AsyncIterator[list[tuple[int, bytes]]]:
+    """Yield batches of (stream, bytes) records, the rotated files first; with follow,
+    keep going (into the new log when the writer rotates) until the container stops."""
     try:
         f: BinaryIO = open(path, "rb")  # noqa: SIM115 - held across awaits below
     except FileNotFoundError:
@@ -171,11 +163,10 @@ async def read(path: str, *, follow: bool, stdout: bool, stderr: bool, tail: str
                 continue
             batch.append(line)
             if len(batch) >= BATCH:
-                for item in parsed(batch):
-                    yield item
+                yield parsed(batch)
                 batch = []
-        for item in parsed(batch):
-            yield item
+        if batch:
+            yield parsed(batch)
         if not follow:
             return
         gone = False
@@ -185,9 +176,7 @@ async def read(path: str, *, follow: bool, stdout: bool, stderr: bool, tail: str
                 data = pending + chunk
                 *complete, pending = data.split(b"\n")
                 for start in range(0, len(complete), BATCH):
-                    for item in parsed([line for line in complete[start:start + BATCH]
-                                        if line]):
-                        yield item
+                    yield parsed([line for line in complete[start:start + BATCH] if line])
                 continue
             if f.tell() > os.fstat(f.fileno()).st_size:  # emptied (max-file 1): anew
                 f.seek(0)

@@ -589,7 +589,8 @@ class Supervisor:
                     pair[1].close()
         if attached:
             e.attachments.append(Attachment(writer, bool(request.get("stdout")),
-                                            bool(request.get("stderr")), framed=not tty))
+                                            bool(request.get("stderr")),
+                                            framed=bool(request.get("framed", not tty))))
         loop = asyncio.get_running_loop()
         if e.stdin_fd >= 0:
             os.set_blocking(e.stdin_fd, False)

@@ -11,6 +11,7 @@ from typing import Any
 from ketch import __version__
 
 API_VERSION = "1.44"
+RUNTIMES = ("runc", "ketch-runtime")  # both names run ketch's own OCI runtime
 MIN_API = "1.24"
 
 
@@ -46,11 +47,11 @@ def info(*, containers: int, running: int, images: int, data_root: str,
         "OSVersion": _os_release("VERSION_ID", ""), "OSType": "linux",
         "Architecture": uname.machine, "NCPU": os.cpu_count() or 1,
         "MemTotal": _mem_total(), "Name": uname.nodename, "ServerVersion": __version__,
-        "DockerRootDir": data_root, "Runtimes": {"ketch-runtime": {"path":
-                                                                        "ketch-runtime"}},
-        "DefaultRuntime": "ketch-runtime", "LiveRestoreEnabled": True, "Debug": False,
+        "DockerRootDir": data_root,
+        "Runtimes": {name: {"path": "ketch-runtime"} for name in RUNTIMES},
+        "DefaultRuntime": "runc", "LiveRestoreEnabled": True, "Debug": False,
         "Plugins": {"Volume": ["local"], "Network": ["host", "null"],
-                    "Authorization": None, "Log": ["json-file"]},
+                    "Authorization": None, "Log": ["json-file", "local", "none"]},
         "SecurityOptions": [], "SystemTime": now_local(), "NFd": _open_fds(),
         "NGoroutines": threading.active_count(), "NEventsListener": 0,
         "Labels": [], "ExperimentalBuild": False, "HttpProxy": "", "HttpsProxy": "",
