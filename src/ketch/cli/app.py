@@ -71,6 +71,7 @@ COMMANDS: dict[str, str] = {
     "version": "system:VERSION",
     "info": "system:INFO",
     "events": "events:EVENTS",
+    "compose": "compose:COMPOSE",  # handles its own subcommands (config, ...)
 }
 
 # `ketch container ls`, `ketch image rm`, ... -> the top-level verb
