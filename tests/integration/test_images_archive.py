@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from support.daemon import Ketchd, api, docker, ok, running_ketchd
+from support.daemon import Ketchd, docker, load_bytes, ok, running_ketchd
 from support.dockerd import Dockerd, running_dockerd
 
 pytestmark = pytest.mark.integration
@@ -56,19 +56,6 @@ def store_state(kd: Ketchd) -> tuple[list[str], list[str], str]:
     layers = sorted(os.listdir(kd.data_root / "image" / "layers"))
     tags = (kd.data_root / "image" / "repositories.json").read_text()
     return images, layers, tags
-
-
-def load_bytes(kd: Ketchd, data: bytes) -> tuple[int, str]:
-    """POST /images/load. dockerd answers a refused load 200, the error the stream's
-    last message: that comes back here as (400, {"message": error}) for the checks."""
-    status, body = api(kd, "POST", "/images/load", data,
-                       headers="Content-Type: application/x-tar\r\n")
-    text = body.decode(errors="replace")
-    messages = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-    if status == 200 and messages and "errorDetail" in messages[-1]:
-        assert len(messages) == 1, text  # nothing loaded before the error
-        return 400, json.dumps({"message": messages[-1]["error"]})
-    return status, text
 
 
 def make_tar(files: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import pytest
 
-from support.daemon import Ketchd, api, docker, running_ketchd
+from support.daemon import Ketchd, api, docker, load_bytes, running_ketchd
 
 pytestmark = pytest.mark.integration
 
@@ -74,19 +74,6 @@ def leftovers(kd: Ketchd) -> list[str]:
     """Anything in layers/ that is not a stored layer (.tmp- and .del- directories)."""
     return [n for n in os.listdir(kd.data_root / "image" / "layers")
             if not re.fullmatch(r"[0-9a-f]{64}", n)]
-
-
-def load_bytes(kd: Ketchd, data: bytes) -> tuple[int, str]:
-    """POST /images/load. dockerd answers a refused load 200, the error the stream's
-    last message: that comes back here as (400, {"message": error}) for the checks."""
-    status, body = api(kd, "POST", "/images/load", data,
-                       headers="Content-Type: application/x-tar\r\n")
-    text = body.decode(errors="replace")
-    messages = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-    if status == 200 and messages and "errorDetail" in messages[-1]:
-        assert len(messages) == 1, text  # nothing loaded before the error
-        return 400, json.dumps({"message": messages[-1]["error"]})
-    return status, text
 
 
 def one_line_4xx(status: int, body: bytes | str) -> None:

@@ -178,3 +178,16 @@ def ok(proc: subprocess.CompletedProcess[str]) -> str:
     """The output of a command that must have succeeded (its stderr if it did not)."""
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
+
+
+def load_bytes(kd: Ketchd, data: bytes) -> tuple[int, str]:
+    """POST /images/load. dockerd answers a refused load 200, the error the stream's
+    last message: that comes back here as (400, {"message": error}) for the checks."""
+    status, body = api(kd, "POST", "/images/load", data,
+                       headers="Content-Type: application/x-tar\r\n")
+    text = body.decode(errors="replace")
+    messages = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    if status == 200 and messages and "errorDetail" in messages[-1]:
+        assert len(messages) == 1, text  # nothing loaded before the error
+        return 400, json.dumps({"message": messages[-1]["error"]})
+    return status, text

@@ -18,7 +18,21 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import BinaryIO
 
-__all__ = ["DEFAULT_DETACH_KEYS", "EscapeProxy", "StreamPump"]
+__all__ = ["DEFAULT_DETACH_KEYS", "EscapeProxy", "StreamPump", "detach_keys"]
+
+
+def detach_keys(spec: str | None, code: int) -> bytes:
+    """`--detach-keys` as bytes (the default without one); a bad one is the command's
+    error line with its exit code."""
+    from ketch.cli.command import CLIError
+    from ketch.util.detachkeys import parse_detach_keys
+
+    if not spec:
+        return DEFAULT_DETACH_KEYS
+    try:
+        return parse_detach_keys(spec)
+    except ValueError as exc:
+        raise CLIError(str(exc), code) from None
 
 
 class StreamPump:

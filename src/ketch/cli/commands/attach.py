@@ -11,9 +11,8 @@ from ketch.cli.flags import Flag, Parsed
 
 def _attach(ctx: Context, opts: Parsed) -> int:
     from ketch.cli.commands.run import _forward_signals
-    from ketch.cli.streams import DEFAULT_DETACH_KEYS, StreamPump
+    from ketch.cli.streams import StreamPump, detach_keys
     from ketch.cli.terminal import RawTerminal, is_terminal, monitor_size, terminal_size
-    from ketch.util.detachkeys import parse_detach_keys
 
     client = ctx.client
     info = client.inspect_container(opts.args[0])
@@ -25,12 +24,7 @@ def _attach(ctx: Context, opts: Parsed) -> int:
     if state.get("Restarting"):
         raise CLIError("You cannot attach to a restarting container, wait until it is "
                        "running", 1)
-    keys = DEFAULT_DETACH_KEYS
-    if opts.detach_keys:
-        try:
-            keys = parse_detach_keys(opts.detach_keys)
-        except ValueError as exc:
-            raise CLIError(str(exc), 1) from None
+    keys = detach_keys(opts.detach_keys, 1)
     cid, tty = str(info["Id"]), bool(config.get("Tty"))
     stdin = bool(config.get("OpenStdin")) and not opts.no_stdin
     if tty and stdin and not is_terminal(0):

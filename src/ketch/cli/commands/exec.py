@@ -10,9 +10,8 @@ from ketch.cli.flags import Flag, Parsed
 
 
 def _exec(ctx: Context, opts: Parsed) -> int:
-    from ketch.cli.streams import DEFAULT_DETACH_KEYS, StreamPump
+    from ketch.cli.streams import StreamPump, detach_keys
     from ketch.cli.terminal import RawTerminal, is_terminal, monitor_size
-    from ketch.util.detachkeys import parse_detach_keys
 
     container, cmd = opts.args[0], opts.args[1:]
     client = ctx.client
@@ -33,12 +32,7 @@ def _exec(ctx: Context, opts: Parsed) -> int:
     if detach:
         client.exec_start_detached(exec_id, tty)
         return 0
-    keys = DEFAULT_DETACH_KEYS
-    if opts.detach_keys:
-        try:
-            keys = parse_detach_keys(opts.detach_keys)
-        except ValueError as exc:
-            raise CLIError(str(exc), 1) from None
+    keys = detach_keys(opts.detach_keys, 1)
     stream = client.exec_start(exec_id, tty)
     raw = RawTerminal(0) if tty and stdin and is_terminal(0) else None
     try:

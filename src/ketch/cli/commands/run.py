@@ -134,20 +134,15 @@ def _forward_signals(ctx: Context, container_id: str) -> None:
 def run_attached(ctx: Context, container_id: str, config: dict[str, Any], auto_remove: bool,
                  detach_keys: str | None, sig_proxy: bool) -> int:
     """wait -> attach -> start -> copy; returns the container's exit code."""
-    from ketch.cli.streams import DEFAULT_DETACH_KEYS, StreamPump
+    from ketch.cli.streams import StreamPump
+    from ketch.cli.streams import detach_keys as parse_keys
     from ketch.cli.terminal import RawTerminal, is_terminal, monitor_size
-    from ketch.util.detachkeys import parse_detach_keys
 
     client = ctx.client
     tty = bool(config.get("Tty"))
     stdin = bool(config.get("AttachStdin"))
     stdout, stderr = bool(config.get("AttachStdout")), bool(config.get("AttachStderr"))
-    keys = DEFAULT_DETACH_KEYS
-    if detach_keys:
-        try:
-            keys = parse_detach_keys(detach_keys)
-        except ValueError as exc:
-            raise CLIError(str(exc), 125) from None
+    keys = parse_keys(detach_keys, 125)
 
     waiter = client.wait(container_id, "removed" if auto_remove else "next-exit")
     stream = None
