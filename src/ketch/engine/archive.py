@@ -8,8 +8,15 @@ Paths are Docker's (ResolvePath and StatPath): the parent of the named entry is 
 with every symlink followed inside the root; the entry itself is not followed unless the
 path ends in "/" or "/.". All of it goes through descriptors opened by openat2 inside the
 root (images/rootfs.py), so a container that swaps a directory for a symlink to `/` while
-we work never leads us to the host. Volumes and bind mounts, when ketch has them, will be
-resolved here too, in the same place (`_root`).
+we work never leads us to the host.
+
+The container's volumes and bind mounts are where the container has them, running or not
+(Docker's openContainerFS): for the time of the call they are mounted over the root in a
+mount namespace of the call's own (archivemounts.py), read-only ones read-only, and the
+root's descriptor is opened in it, so every lookup above crosses them, still inside the
+root. tmpfs mounts are not there (Docker's setupMounts leaves them out): what is copied
+to a path under one goes to the root filesystem. A PUT into a read-only mount is refused
+as Docker refuses it; `export` is the root filesystem alone, as Docker's.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO, TypeVar
 
+from ketch.engine.archivemounts import Bind, open_view
 from ketch.engine.containers import Container
 from ketch.engine.users import identity
 from ketch.errors import HostError, InvalidParameter, KetchError, NotFound
@@ -100,8 +108,10 @@ def stat_header(doc: dict[str, Any]) -> str:
 
 
 @asynccontextmanager
-async def _root(engine: Engine, ref: str) -> AsyncIterator[tuple[Container, int]]:
-    """The container and a descriptor of its root directory, under its lock, mounted."""
+async def _root(engine: Engine, ref: str, *,
+                mounts: bool = True) -> AsyncIterator[tuple[Container, int]]:
+    """The container and a descriptor of its root directory, under its lock, mounted;
+    with its volumes and bind mounts on it unless told not to."""
     c = engine.containers.get(ref)
     async with engine._lock(c.id):
         if c.id not in engine.containers.by_id or c.id in engine.removing or \
@@ -111,18 +121,98 @@ async def _root(engine: Engine, ref: str) -> AsyncIterator[tuple[Container, int]
         if mounted_here:
             await run_blocking(engine.snapshots.mount, c.id)
         try:
-            try:
-                fd = open_root(engine.snapshots.path(c.id))
-            except OSError as e:
-                raise HostError(f"cannot open the container's root filesystem: "
-                                f"{e.strerror}") from None
-            try:
-                yield c, fd
-            finally:
-                os.close(fd)
+            points = [p for p in c.record.get("Mounts") or []
+                      if p.get("Type") in ("bind", "volume")] if mounts else []
+            if points:
+                async with _with_mounts(engine, c, points) as fd:
+                    yield c, fd
+            else:
+                try:
+                    fd = open_root(engine.snapshots.path(c.id))
+                except OSError as e:
+                    raise HostError(f"cannot open the container's root filesystem: "
+                                    f"{e.strerror}") from None
+                try:
+                    yield c, fd
+                finally:
+                    os.close(fd)
         finally:
             if mounted_here:
                 await run_blocking(engine.snapshots.unmount, c.id)
+
+
+@asynccontextmanager
+async def _with_mounts(engine: Engine, c: Container,
+                       points: list[dict[str, Any]]) -> AsyncIterator[int]:
+    """The root's descriptor in a view with the container's mounts (see the top)."""
+    held = await run_blocking(_hold_volumes, engine, c, points)
+    try:
+        binds = [Bind(source, str(p["Destination"]), bool(p.get("RW")))
+                 for p, source in held]
+        try:
+            view = await run_blocking(open_view, engine.snapshots.path(c.id), binds)
+        except OSError as e:
+            raise HostError(f"cannot mount the container's volumes: "
+                            f"{e.strerror or e}") from None
+        try:
+            yield view.root_fd
+        finally:
+            view.close()
+    finally:
+        await run_blocking(_release_volumes, engine, c, [p for p, _ in held])
+
+
+def _hold_volumes(engine: Engine, c: Container, points: list[dict[str, Any]]
+                  ) -> list[tuple[dict[str, Any], str]]:
+    """Each mount with its host path; the volumes mounted (counted: a volume with driver
+    options is mounted for its first user) with Docker's events, as a start does."""
+    held: list[tuple[dict[str, Any], str]] = []
+    volumes: list[dict[str, Any]] = []
+    try:
+        for point in points:
+            if point["Type"] == "volume":
+                source = engine.volumes.mount(point["Name"])
+                volumes.append(point)
+                engine.events.publish("volume", "mount", point["Name"], {
+                    "container": c.id, "destination": point.get("Destination", ""),
+                    "driver": "local", "propagation": point.get("Propagation", ""),
+                    "read/write": str(bool(point.get("RW"))).lower()})
+            else:
+                source = str(point["Source"])
+            held.append((point, source))
+    except BaseException:
+        _release_volumes(engine, c, volumes)
+        raise
+    return held
+
+
+def _release_volumes(engine: Engine, c: Container, points: list[dict[str, Any]]) -> None:
+    for point in points:
+        if point["Type"] != "volume":
+            continue
+        try:
+            engine.volumes.unmount(point["Name"])
+        except KetchError:
+            pass
+        engine.events.publish("volume", "unmount", point["Name"],
+                              {"container": c.id, "driver": "local"})
+
+
+def _to_volume(c: Container, path: str) -> bool:
+    """Whether path (resolved, absolute) is in one of the container's mounts (Docker's
+    checkIfPathIsInAVolume); in a read-only one, the PUT is refused. Of nested mounts the
+    deepest decides (Docker takes whichever its map gives first)."""
+    found: tuple[str, bool] | None = None  # (destination, RW)
+    for point in c.record.get("Mounts") or []:
+        destination = gopath.clean("/" + str(point.get("Destination") or ""))
+        inside = path == destination or path.startswith(destination.rstrip("/") + "/")
+        if inside and (found is None or len(destination) > len(found[0])):
+            found = (destination, bool(point.get("RW")))
+    if found is None:
+        return False
+    if not found[1]:
+        raise InvalidParameter("mounted volume is marked read-only")
+    return True
 
 
 def _path_error(e: OSError, path: str, shown: str, ref: str) -> KetchError:
@@ -224,7 +314,7 @@ class RootSource:
 
 @asynccontextmanager
 async def export(engine: Engine, ref: str) -> AsyncIterator[RootSource]:
-    async with _root(engine, ref) as (_, root_fd):
+    async with _root(engine, ref, mounts=False) as (_, root_fd):
         yield RootSource(root_fd)
 
 
@@ -252,7 +342,8 @@ def _extract(engine: Engine, c: Container, root_fd: int, ref: str, path: str,
                 raise InvalidParameter("extraction point is not a directory") from None
         raise _path_error(e, path, shown, ref) from None
     try:
-        if c.host_config.get("ReadonlyRootfs"):
+        # in a mount: not a read-only one; elsewhere: not a read-only root filesystem
+        if not _to_volume(c, shown) and c.host_config.get("ReadonlyRootfs"):
             raise InvalidParameter("container rootfs is marked read-only")
         head = body.read(_PEEK)
         owner = identity(engine.snapshots.path(c.id), str(c.config.get("User") or "")) \
