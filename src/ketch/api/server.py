@@ -267,9 +267,20 @@ async def container_wait(request: web.Request) -> web.StreamResponse:
 
 @_route("DELETE", "/containers/{id}")
 async def container_remove(request: web.Request) -> web.Response:
-    await engine_of(request).remove(request.match_info["id"], force=_bool(request, "force"),
-                                    volumes=_bool(request, "v"))
+    engine = engine_of(request)
+    if _bool(request, "link"):  # `docker rm --link <parent>/<alias>`: the link only
+        engine.containers.remove_link(request.match_info["id"])
+        return web.Response(status=204)
+    await engine.remove(request.match_info["id"], force=_bool(request, "force"),
+                        volumes=_bool(request, "v"))
     return web.Response(status=204)
+
+
+@_route("DELETE", "/containers/{id:[^{}/]+/[^{}/]+}")
+async def container_remove_by_link_name(request: web.Request) -> web.Response:
+    """A container named by one of its links' names, /<parent>/<alias>, which the route
+    above cannot match (as Docker's `{name:.*}` does)."""
+    return await container_remove(request)
 
 
 @_route("POST", "/containers/{id}/rename")

@@ -1,6 +1,12 @@
 """What a container's names resolve to: its /etc/hosts, resolv.conf and hostname, and
 the answers of its embedded DNS server (names on its user-defined networks, --link
-aliases, and which servers the rest is forwarded to)."""
+aliases, and which servers the rest is forwarded to).
+
+Links come two ways: HostConfig.Links (--link), and per network endpoint
+(NetworkingConfig.EndpointsConfig[net].Links at create, EndpointConfig.Links at connect).
+As in Docker, an endpoint's link is an alias on that network only, seen by that
+container only, for the linked container's name there; a name that is such an alias is
+not looked up as a container's name on that network."""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Any
 
 from ketch.engine.containers import Container
+from ketch.engine.names import parse_link
 from ketch.errors import Conflict
 from ketch.network import etcfiles, netns
 from ketch.network.store import Network, NetworkStore
@@ -59,7 +66,7 @@ class ContainerNames:
         """--link on the default bridge: the linked container's address and names."""
         out: list[tuple[str, list[str]]] = []
         for link in c.host_config.get("Links") or []:
-            target, alias = _parse_link(link)
+            target, alias = parse_link(link)
             for other in self.running():
                 if other.name == target or other.id == target:
                     address = other.record["NetworkSettings"].get("IPAddress")
@@ -73,7 +80,7 @@ class ContainerNames:
         exposed port, and ALIAS_ENV_<var> for the linked container's environment."""
         env: list[str] = []
         for link in c.host_config.get("Links") or []:
-            target, alias = _parse_link(link)
+            target, alias = parse_link(link)
             other = next((o for o in self.running() if target in (o.name, o.id)), None)
             if other is None:
                 raise Conflict(f"Cannot link to a non running container: /{target} AS "
@@ -141,15 +148,33 @@ class ContainerNames:
         name = name.lower().rstrip(".")
         found: list[str] = []
         linked = {alias.lower(): target for target, alias in
-                  (_parse_link(link) for link in c.host_config.get("Links") or [])}
+                  (parse_link(link) for link in c.host_config.get("Links") or [])}
+        endpoint_links = self._endpoint_links(c)
         for net, other, ep in self._peers(c):
             names = {n.lower() for n in (ep.get("DNSNames") or [])}
-            names |= {f"{n}.{net.name.lower()}" for n in names}
-            target = linked.get(name)
-            known = name in names or (target is not None and target in (other.name, other.id))
+            aliases = endpoint_links.get(net.id) or {}
+            alias = _alias_asked(name, aliases, net.name.lower())
+            if alias is not None:  # the link's target on this network, nothing else
+                known = aliases[alias] in names or aliases[alias] == other.id
+            else:
+                names |= {f"{n}.{net.name.lower()}" for n in names}
+                target = linked.get(name)
+                known = name in names or (target is not None
+                                          and target in (other.name, other.id))
             if known and ep["IPAddress"] not in found:
                 found.append(ep["IPAddress"])
         return found
+
+    @staticmethod
+    def _endpoint_links(c: Container) -> dict[str, dict[str, str]]:
+        """The links of each of c's endpoints, by network ID: alias -> linked container."""
+        out: dict[str, dict[str, str]] = {}
+        for ep in c.record["NetworkSettings"]["Networks"].values():
+            links = ep.get("Links") or []
+            if ep.get("NetworkID") and isinstance(links, list):
+                out[ep["NetworkID"]] = {alias.lower(): target.lower() for target, alias in
+                                        map(parse_link, links)}
+        return out
 
     def reverse(self, c: Container, address: str) -> str | None:
         for net, other, ep in self._peers(c):
@@ -169,9 +194,11 @@ class ContainerNames:
         return upstreams
 
 
-def _parse_link(link: str) -> tuple[str, str]:
-    """HostConfig.Links entries: "name:alias" (the CLI's) or "/name:/me/alias" (the API's)."""
-    target, _, alias = str(link).partition(":")
-    target = target.strip("/")
-    alias = alias.rsplit("/", 1)[-1] if alias else target
-    return target, alias
+
+def _alias_asked(name: str, aliases: dict[str, str], network: str) -> str | None:
+    """The alias `name` asks for: itself, or <alias>.<network> (as Docker reads a name
+    with the network's name after the last dot)."""
+    if name in aliases:
+        return name
+    base, dot, suffix = name.rpartition(".")
+    return base if dot and suffix == network and base in aliases else None

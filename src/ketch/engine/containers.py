@@ -3,6 +3,12 @@
 A record is the inspect JSON itself (Docker's field names), written atomically
 to <data-root>/containers/<id>/config.v2.json on every change. A record that
 cannot be read marks that one container dead instead of stopping the daemon.
+
+A legacy link (HostConfig.Links of a container not on a user-defined network) also
+names the linked container, as Docker registers it: `/<parent>/<alias>`. Those names
+are worked out from the parents' records: they follow a rename of the parent, and go
+with the linked container's removal (a container made later under its name does not
+inherit them).
 """
 
 from __future__ import annotations
@@ -11,7 +17,8 @@ import json
 import os
 from typing import Any
 
-from ketch.errors import Conflict, NotFound
+from ketch.engine.names import parse_link
+from ketch.errors import Conflict, KetchError, NotFound
 from ketch.runtime.state import write_atomic
 
 RECORD = "config.v2.json"
@@ -112,6 +119,10 @@ class ContainerStore:
             return self.by_id[ref]
         if ref in self.by_name and self.by_name[ref] in self.by_id:
             return self.by_id[self.by_name[ref]]
+        if "/" in ref:  # a link's name, parent/alias
+            child = self._linked(ref)
+            if child is not None:
+                return child
         if ref:
             matches = [c for cid, c in self.by_id.items() if cid.startswith(ref)]
             if len(matches) == 1:
@@ -119,6 +130,69 @@ class ContainerStore:
             if len(matches) > 1:
                 raise NotFound(f"Multiple IDs found with provided prefix: {ref}")
         raise NotFound(f"No such container: {ref}")
+
+    def _plain(self, ref: str) -> Container | None:
+        """By name, full id or unique id prefix, not by a link's name."""
+        ref = ref.removeprefix("/")
+        cid = ref if ref in self.by_id else self.by_name.get(ref)
+        if cid in self.by_id:
+            return self.by_id[cid]
+        found = [c for cid, c in self.by_id.items() if ref and cid.startswith(ref)]
+        return found[0] if len(found) == 1 else None
+
+    def links(self, parent: Container) -> list[tuple[str, str, Container]]:
+        """The legacy links Docker registers for `parent`, as (its HostConfig.Links entry,
+        the alias, the linked container). None on a user-defined network (where a link is
+        a DNS alias only); a link's container is the one that existed when the parent was
+        made, never one made later under the same name."""
+        mode = str(parent.host_config.get("NetworkMode") or "default")
+        if mode not in ("default", "bridge", "host", "none") and \
+                not mode.startswith("container:"):
+            return []
+        out = []
+        for entry in parent.host_config.get("Links") or []:
+            target, alias = parse_link(entry)
+            child = self._plain(target)
+            if child is not None and child.id != parent.id and \
+                    str(child.record["Created"]) <= str(parent.record["Created"]):
+                out.append((entry, alias, child))
+        return out
+
+    def _linked(self, ref: str) -> Container | None:
+        parent_name, _, alias = ref.removeprefix("/").rpartition("/")
+        parent = self.by_id.get(self.by_name.get(parent_name, ""))
+        if parent is None:
+            return None
+        return next((child for _, a, child in self.links(parent) if a == alias), None)
+
+    def names_of(self, c: Container) -> list[str]:
+        """`GET /containers/json`'s Names: the container's name and the names its legacy
+        links give it, sorted as Docker lists them."""
+        names = {f"/{c.name}"}
+        for parent in self.by_id.values():
+            names.update(f"/{parent.name}/{alias}" for _, alias, child in self.links(parent)
+                         if child.id == c.id)
+        return sorted(names)
+
+    def remove_link(self, ref: str) -> Container:
+        """`DELETE /containers/<parent>/<alias>?link=1`: the link is gone from the parent's
+        HostConfig.Links (a running parent's /etc/hosts and environment stay as they are,
+        as in Docker). Returns the parent, saved."""
+        child = self.get(ref)
+        name = ref if ref.startswith("/") else f"/{ref}"
+        parent_name, _, alias = name.rpartition("/")
+        if not parent_name:
+            raise KetchError("Conflict, cannot remove the default link name of the container")
+        parent = self.by_id.get(self.by_name.get(parent_name[1:], ""))
+        if parent is None:
+            raise KetchError(f"Cannot get parent {parent_name} for link name {name}")
+        gone = [entry for entry, a, linked in self.links(parent)
+                if a == alias and linked.id == child.id]
+        links = [entry for entry in parent.host_config.get("Links") or []
+                 if entry not in gone]
+        parent.host_config["Links"] = links or None
+        parent.save()
+        return parent
 
     def remove(self, container: Container) -> str:
         """Forget the container at once and for good (its directory is renamed to a

@@ -1150,7 +1150,7 @@ class Engine:
                 continue
             # the list leaves out a size of 0, as Docker's omitempty does (inspect keeps it)
             sizes = {k: v for k, v in self._sizes(c).items() if v} if size else {}
-            found.append({**summary(c), **sizes})
+            found.append({**summary(c), "Names": self.containers.names_of(c), **sizes})
             if 0 < limit <= len(found):
                 break
         return found

@@ -1,4 +1,4 @@
-"""Container ids and Docker-style generated names (adjective_surname)."""
+"""Container ids, Docker-style generated names (adjective_surname), and links' names."""
 
 from __future__ import annotations
 
@@ -68,3 +68,12 @@ def valid_name(name: str) -> bool:
         return False
     ok = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
     return name[0].isalnum() and name[0].isascii() and set(name) <= ok
+
+
+def parse_link(link: object) -> tuple[str, str]:
+    """A link ("name:alias", "name", or the API's "/name:/parent/alias") as (the linked
+    container, the alias it is known by)."""
+    target, _, alias = str(link).partition(":")
+    target = target.strip("/")
+    alias = alias.rsplit("/", 1)[-1] if alias else target
+    return target, alias

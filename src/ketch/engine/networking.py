@@ -105,7 +105,8 @@ class Networking:
     def _pool(self, net: Network) -> ipam.Pool:
         pool = self.pools.get(net.id)
         if pool is None:
-            pool = self.pools[net.id] = ipam.Pool(net.subnet, net.gateway, net.ip_range)
+            pool = self.pools[net.id] = ipam.Pool(net.subnet, net.gateway, net.ip_range,
+                                                  net.aux_addresses)
         return pool
 
     def _ensure_bridge(self, net: Network) -> None:

@@ -4,7 +4,8 @@ Subnets come from Docker's default pools (172.17-31.0.0/16, then 192.168.0.0/16 
 into /20s), skipping any that overlap a route of the host or another network, so a
 network never hides something the host can reach. Addresses are handed out lowest
 free first, as Docker's allocator does, so a restarted container usually gets its old
-address back.
+address back. A network's auxiliary addresses (IPAM `AuxiliaryAddresses`) are reserved
+as its gateway is: never handed out, and refused to a container asking for one.
 """
 
 from __future__ import annotations
@@ -13,9 +14,19 @@ import ipaddress
 import socket
 import struct
 from collections.abc import Iterable, Iterator
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address
 
-from ketch.errors import Conflict, Forbidden, InvalidParameter
+from ketch.errors import Conflict, Forbidden, InvalidParameter, KetchError
+
+
+class AddressInUse(Conflict):
+    """A static address someone (a container, the gateway, an auxiliary address) holds:
+    Docker's words and status (403) for it."""
+
+    status = 403
+
+    def __init__(self) -> None:
+        super().__init__("Address already in use")
 
 
 def default_pools() -> Iterator[IPv4Network]:
@@ -73,15 +84,51 @@ def parse_address(text: str, what: str = "IP address") -> IPv4Address:
         raise InvalidParameter(f"invalid {what}: {text}") from None
 
 
+def auxiliary_address(text: str) -> IPv4Address | None:
+    """An auxiliary address as Go's net.ParseIP reads it (an IPv4-mapped IPv6 one is the
+    IPv4 address); None if it is not IPv4 (no IPv4 subnet holds it) or does not parse."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, IPv6Address):
+        return address.ipv4_mapped
+    return address
+
+
+def check_auxiliary(aux: dict[str, str], subnet: IPv4Network, gateway: IPv4Address,
+                    network: str) -> None:
+    """IPAM AuxiliaryAddresses, checked in order as Docker's allocator reserves them: each
+    one parses, lies in the subnet, and is not the gateway, the subnet's network or
+    broadcast address, or another auxiliary address."""
+    taken = {subnet.network_address, subnet.broadcast_address, gateway}
+    for key, text in aux.items():
+        try:
+            ipaddress.ip_address(text)
+        except ValueError:
+            raise KetchError(f"non parsable secondary ip address ({key}:{text}) passed for "
+                             f"network {network}") from None
+        address = auxiliary_address(text)
+        if address is None or address not in subnet:
+            raise Forbidden(f"auxiliary address: ({key}:{text}) must belong to the master "
+                            f"pool: {subnet}")
+        if address in taken:
+            raise KetchError(f"failed to allocate secondary ip address ({key}:{text}): "
+                             "Address already in use")
+        taken.add(address)
+
+
 class Pool:
     """The addresses of one network's subnet: which are in use, which are free."""
 
     def __init__(self, subnet: IPv4Network, gateway: IPv4Address,
-                 ip_range: IPv4Network | None = None) -> None:
+                 ip_range: IPv4Network | None = None,
+                 reserved: Iterable[IPv4Address] = ()) -> None:
         self.subnet = subnet
         self.gateway = gateway
         self.ip_range = ip_range or subnet
-        self.used: set[IPv4Address] = {gateway}
+        self.reserved = {gateway, *reserved}  # never released
+        self.used: set[IPv4Address] = set(self.reserved)
 
     def allocate(self, wanted: IPv4Address | None = None) -> IPv4Address:
         if wanted is not None:
@@ -90,7 +137,7 @@ class Pool:
                 raise InvalidParameter(f"invalid address {wanted}: it does not belong to "
                                        f"the network's subnet {self.subnet}")
             if wanted in self.used:
-                raise Conflict(f"Address already in use: {wanted}")
+                raise AddressInUse()
             self.used.add(wanted)
             return wanted
         for address in self.ip_range.hosts():
@@ -102,6 +149,6 @@ class Pool:
                        f"{self.subnet}")
 
     def release(self, address: IPv4Address) -> None:
-        if address != self.gateway:
+        if address not in self.reserved:
             self.used.discard(address)
 

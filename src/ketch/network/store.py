@@ -85,6 +85,13 @@ class Network:
         return IPv4Network(text) if text else None
 
     @property
+    def aux_addresses(self) -> list[IPv4Address]:
+        """IPAM AuxiliaryAddresses: reserved, never given to a container."""
+        aux = self.record["IPAM"]["Config"][0].get("AuxiliaryAddresses") or {}
+        found = (ipam.auxiliary_address(str(text)) for text in aux.values())
+        return [a for a in found if a is not None]
+
+    @property
     def gateway_interface(self) -> IPv4Interface:
         return IPv4Interface(f"{self.gateway}/{self.subnet.prefixlen}")
 
@@ -163,20 +170,24 @@ class NetworkStore:
              gateway: IPv4Address | None, ip_range: IPv4Network | None, *,
              internal: bool = False, attachable: bool = False,
              labels: dict[str, str] | None = None,
-             options: dict[str, str] | None = None) -> Network:
-        config: list[dict[str, str]] = []
+             options: dict[str, str] | None = None,
+             ipam_options: dict[str, str] | None = None,
+             aux: dict[str, str] | None = None) -> Network:
+        config: list[dict[str, Any]] = []
         if subnet is not None:
-            entry = {"Subnet": str(subnet)}
-            if gateway is not None:
-                entry["Gateway"] = str(gateway)
+            entry: dict[str, Any] = {"Subnet": str(subnet)}  # Docker's order of the fields
             if ip_range is not None:
                 entry["IPRange"] = str(ip_range)
+            if gateway is not None:
+                entry["Gateway"] = str(gateway)
+            if aux:
+                entry["AuxiliaryAddresses"] = dict(sorted(aux.items()))  # as Go's map
             config.append(entry)
         net = Network({
             "Name": name, "Id": secrets.token_hex(32), "Created": created_stamp(),
             "Scope": "local", "Driver": driver, "EnableIPv4": True, "EnableIPv6": False,
-            "IPAM": {"Driver": "default", "Options": None if subnet is None or
-                     name == "bridge" else {}, "Config": config},
+            # IPAM.Options as asked for: null when not given, {} when given empty
+            "IPAM": {"Driver": "default", "Options": ipam_options, "Config": config},
             "Internal": internal, "Attachable": attachable, "Ingress": False,
             "ConfigFrom": {"Network": ""}, "ConfigOnly": False,
             "Options": options or {}, "Labels": labels or {},
@@ -199,14 +210,26 @@ class NetworkStore:
         if body.get("EnableIPv6"):
             raise InvalidParameter("IPv6 networks are not supported by ketch yet")
         ipam_body = body.get("IPAM") or {}
+        if not isinstance(ipam_body, dict):
+            raise InvalidParameter(f"json: cannot unmarshal {_json_kind(ipam_body)} into Go "
+                                   "struct field NetworkCreateRequest.IPAM of type "
+                                   "network.IPAM")
+        ipam_options = _string_map(ipam_body.get("Options"), "IPAM.IPAM.Options")
         if (ipam_body.get("Driver") or "default") != "default":
             raise NotFound(f"plugin \"{ipam_body['Driver']}\" not found")
         configs = ipam_body.get("Config") or []
         if len(configs) > 1:
             raise InvalidParameter("ketch networks have one IPv4 subnet")
         subnet = gateway = ip_range = None
+        aux: dict[str, str] | None = None
         if configs:
             config = configs[0]
+            if not isinstance(config, dict):
+                raise InvalidParameter(f"json: cannot unmarshal {_json_kind(config)} into Go "
+                                       "struct field IPAM.IPAM.Config of type "
+                                       "network.IPAMConfig")
+            aux = _string_map(config.get("AuxiliaryAddresses"),
+                              "IPAMConfig.IPAM.Config.AuxiliaryAddresses")
             if config.get("Subnet"):
                 subnet = ipam.parse_subnet(config["Subnet"])
             if config.get("IPRange"):
@@ -222,12 +245,16 @@ class NetworkStore:
                 gateway = ipam.parse_address(config["Gateway"], "gateway")
                 if gateway not in subnet:
                     raise InvalidParameter(f"no matching subnet for gateway {gateway}")
+            if aux and subnet is None:
+                raise InvalidParameter("auxiliary addresses require a subnet")
         if subnet is None:
             subnet = ipam.choose_subnet(taken + routes)
             gateway = next(subnet.hosts())  # shown when chosen for the user, as Docker does
         elif any(subnet.overlaps(t) for t in taken):
             raise Forbidden("invalid pool request: Pool overlaps with other one on this "
                             "address space")
+        if aux:  # after the pool and its gateway, as Docker reserves them
+            ipam.check_auxiliary(aux, subnet, gateway or next(subnet.hosts()), name)
         options = {str(k): str(v) for k, v in (body.get("Options") or {}).items()}
         bridge = options.get(BRIDGE_NAME_OPTION)
         if bridge is not None and not _valid_ifname(bridge):
@@ -247,7 +274,7 @@ class NetworkStore:
                          internal=bool(body.get("Internal")),
                          attachable=bool(body.get("Attachable")),
                          labels={str(k): str(v) for k, v in labels.items()},
-                         options=options)
+                         options=options, ipam_options=ipam_options, aux=aux)
 
     def delete(self, net: Network) -> None:
         self.by_id.pop(net.id, None)
@@ -255,6 +282,34 @@ class NetworkStore:
             os.unlink(os.path.join(self.dir, f"{net.id}.json"))
         except FileNotFoundError:
             pass
+
+
+def _json_kind(value: Any) -> str:
+    """What Go's encoding/json calls a JSON value in its type errors."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _string_map(value: Any, field: str) -> dict[str, str] | None:
+    """A map[string]string field of the request as Docker decodes it: null stays null, a
+    null value is "", anything else not a string is refused with Go's words."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidParameter(f"json: cannot unmarshal {_json_kind(value)} into Go struct "
+                               f"field {field} of type map[string]string")
+    out: dict[str, str] = {}
+    for key, item in value.items():
+        if item is not None and not isinstance(item, str):
+            raise InvalidParameter(f"json: cannot unmarshal {_json_kind(item)} into Go "
+                                   f"struct field {field} of type string")
+        out[str(key)] = item or ""
+    return out
 
 
 def _valid_ifname(name: str) -> bool:
