@@ -104,6 +104,10 @@ def test_detach_keys_of_attach_and_exec(api: docker_py.APIClient) -> None:
     exec_id = api.exec_create(container, "cat", stdin=True, tty=True)["Id"]
     session = api.exec_start(exec_id, socket=True, tty=True)
     assert _closed_after_keys(session._sock, [b"\x10", b"\x11"])
+    api._general_configs["detachKeys"] = "ctrl-p"  # sent as "detachKeys": Go ignores case
+    exec_id = api.exec_create(container, "cat", stdin=True, tty=True)["Id"]
+    session = api.exec_start(exec_id, socket=True, tty=True)
+    assert _closed_after_keys(session._sock, [b"\x10"])
     assert api.inspect_container(container)["State"]["Running"]
     api.remove_container(container, force=True)
 

@@ -106,7 +106,8 @@ class Execs:
         cmd = _strings(body, "Cmd")
         if not cmd:
             raise InvalidParameter("No exec command specified")
-        keys = body.get("DetachKeys") or ""
+        # Go's JSON decoding ignores case: docker-py sends "detachKeys" from its config
+        keys = body.get("DetachKeys") or body.get("detachKeys") or ""
         if not isinstance(keys, str):
             raise InvalidParameter("invalid DetachKeys: must be a string")
         if keys:
