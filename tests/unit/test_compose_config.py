@@ -208,10 +208,7 @@ def test_errors_are_one_line_exit_1(project_dir: Path,
     assert run(capsys, "config") == (1, "", "no configuration file provided: not found\n")
 
 
-def test_other_subcommands_are_not_implemented_yet(project_dir: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, "up", "-d") == (1, "", "ketch compose up: not implemented yet\n")
-    assert run(capsys, "down") == (1, "", "ketch compose down: not implemented yet\n")
+def test_unknown_subcommand(project_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "frobnicate") == (1, "", "ketch: unknown command: ketch compose "
                                                 "frobnicate\n\nRun 'ketch compose --help' for "
                                                 "more information\n")
