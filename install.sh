@@ -56,7 +56,7 @@ PY
 for exe in "$VENV"/bin/python*; do
     [ -L "$exe" ] || chattr +i "$exe" 2>/dev/null || echo "install.sh: cannot make $exe immutable; ketch-runtime will run from a sealed copy" >&2
 done
-for cmd in ketch ketchd ketch-runtime; do
+for cmd in ketch ketchd ketch-runtime ketch-compose; do
     ln -sf "$VENV/bin/$cmd" "/usr/local/bin/$cmd"
 done
 
