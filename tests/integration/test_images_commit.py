@@ -66,8 +66,11 @@ def test_commit_without_changes_adds_no_layer(kd: Ketchd) -> None:
 
 
 def test_commit_of_a_running_container_keeps_it_running(kd: Ketchd) -> None:
+    # each count is written aside and renamed into place: a commit that does not pause
+    # (or a freeze between the shell's truncate and write) must not see a half-written file
     ok(docker(kd, "run", "-d", "--name", "c3", "busybox", "sh", "-c",
-              "i=0; while true; do i=$((i+1)); echo $i > /count; sleep 0.05; done"))
+              "i=0; while true; do i=$((i+1)); echo $i > /next; mv /next /count; sleep 0.05;"
+              " done"))
     time.sleep(0.3)
     ok(docker(kd, "commit", "c3", "running:1"))
     assert int(ok(docker(kd, "run", "--rm", "running:1", "cat", "/count"))) > 0

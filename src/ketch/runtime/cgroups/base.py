@@ -17,6 +17,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+# How long a freeze may take before it is given up: a task in uninterruptible
+# sleep on a busy disk stops late, and runc, too, waits up to ten seconds.
+FREEZE_TIMEOUT = 10.0
+
 
 def try_write(directory: str, name: str, value: str) -> int:
     """Write `value` to a control file; return 0 or the errno the kernel answered."""

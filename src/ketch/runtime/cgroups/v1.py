@@ -16,6 +16,7 @@ import time
 from ketch.errors import HostError, InvalidParameter
 from ketch.runtime.cgroups import devices
 from ketch.runtime.cgroups.base import (
+    FREEZE_TIMEOUT,
     Cgroup,
     makedirs,
     read,
@@ -274,7 +275,7 @@ class V1Cgroup(Cgroup):
         path = self._freezer()
         # FREEZING can linger (a task in vfork or uninterruptible sleep);
         # writing FROZEN again nudges it, as runc does.
-        deadline = time.monotonic() + 2.0
+        deadline = time.monotonic() + FREEZE_TIMEOUT
         while True:
             write(path, "freezer.state", "FROZEN")
             if _read_value(path, "freezer.state") == "FROZEN":

@@ -15,6 +15,7 @@ import time
 from ketch.errors import HostError, InvalidParameter
 from ketch.runtime.cgroups import devices
 from ketch.runtime.cgroups.base import (
+    FREEZE_TIMEOUT,
     Cgroup,
     makedirs,
     read,
@@ -189,7 +190,7 @@ class V2Cgroup(Cgroup):
 
     def freeze(self) -> None:
         write(self.path, "cgroup.freeze", "1")
-        delay, deadline = 0.001, time.monotonic() + 2.0
+        delay, deadline = 0.001, time.monotonic() + FREEZE_TIMEOUT
         while not self.frozen():
             if time.monotonic() > deadline:
                 write(self.path, "cgroup.freeze", "0")
