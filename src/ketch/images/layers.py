@@ -26,7 +26,7 @@ from typing import BinaryIO
 
 from ketch.errors import HostError, NotFound
 from ketch.images.fsutil import HEX64, hex_of, pid_alive, syncfs
-from ketch.util.files import fsync_dir
+from ketch.util.files import fsync_dir, mark_top_directory
 from ketch.util.fswalk import remove_tree
 from ketch.util.tarball.extract import Limits, Options, apply_layer
 from ketch.util.tarball.split import assemble, length
@@ -78,6 +78,7 @@ class LayerStore:
     def __init__(self, root: str) -> None:
         self.root = root
         os.makedirs(root, mode=0o700, exist_ok=True)
+        mark_top_directory(root)
         self._cache: dict[str, Layer] = {}
 
     def path(self, chain: str) -> str:

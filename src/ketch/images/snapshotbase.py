@@ -16,6 +16,7 @@ from ketch.errors import Conflict, InvalidParameter, NotFound
 from ketch.images.fsutil import atomic_write, hex_of
 from ketch.images.image import Image
 from ketch.images.treediff import Change
+from ketch.util.files import mark_top_directory
 
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", re.ASCII)
 LOWER = "lower"
@@ -41,6 +42,7 @@ class SnapshotDriver(ABC):
         self.root = os.path.join(data_root, self.directory)
         self._layers = os.path.join(data_root, "image", "layers")  # where LayerStore keeps them
         os.makedirs(self.root, mode=0o700, exist_ok=True)
+        mark_top_directory(self.root)
 
     def _dir(self, key: str) -> str:
         if not _KEY.fullmatch(key):

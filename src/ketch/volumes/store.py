@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ketch.errors import Conflict, HostError, InvalidParameter, KetchError, NotFound
-from ketch.util.files import fsync_dir, write_all
+from ketch.util.files import fsync_dir, mark_top_directory, write_all
 from ketch.util.fswalk import remove_tree, tree_size
 from ketch.volumes import mounting, options
 from ketch.volumes.filters import prune_selection, select
@@ -99,6 +99,7 @@ class VolumeStore:
     def __init__(self, data_root: str) -> None:
         self.root = os.path.join(data_root, "volumes")
         os.makedirs(self.root, mode=0o701, exist_ok=True)
+        mark_top_directory(self.root)
         self._lock = threading.RLock()
         self._mounts: dict[str, int] = {}  # name -> users of its filesystem mount
         # told (action, name, attributes) of each volume made or removed

@@ -22,7 +22,6 @@ import stat
 import struct
 import tarfile
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO, TypeVar, cast
 
@@ -34,15 +33,7 @@ from ketch.util.tarball.split import Recorder
 _XATTR_PAX = "SCHILY.xattr."
 _CHUNK = 1 << 20
 T = TypeVar("T")
-# Small files are written by worker threads while the stream is parsed on. Creating a file
-# costs the kernel a disk read now and then (an inode table block): with workers those
-# waits overlap, for files of different directories (one directory's creations are
-# serialised by its lock anyway). Only what depends on earlier files waits for them
-# (hard links, whiteouts, a name taken: see _Applier.apply and _clear).
-_ASYNC_MAX = 1 << 20  # bytes of a file handed to a worker
-_ASYNC_PENDING = 32  # files handed over and not yet written, at the most
 _ANCESTORS = 64  # directories kept open as starting points of walks
-_WORKERS = min(4, os.cpu_count() or 1)
 _SPACE_CHECK_EVERY = 64 << 20
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -328,84 +319,10 @@ class _Applier:
         # a layer's entries come directory by directory, and walking from the root for
         # each new one costs an open per level
         self._ancestors: dict[tuple[str, ...], int] = {}
-        self._pool: ThreadPoolExecutor | None = None
-        # files handed to workers, in order: (path, entry, the write: None, or the content
-        # back if the name was taken, for the write to be done again in order)
-        self._pending: list[tuple[tuple[str, ...], tarfile.TarInfo, Future[bytes | None]]] = []
-
     def close(self) -> None:
-        for _, _, future in self._pending:  # after a failure: let the workers finish first
-            try:
-                future.result()
-            except BaseException:
-                pass
-        self._pending.clear()
-        if self._pool is not None:
-            self._pool.shutdown()
         self._invalidate()
         self._forget()
         os.close(self.root_fd)
-
-    # -- files written by workers -------------------------------------------------------------
-
-    def _barrier(self) -> None:
-        """Wait until every file handed to a worker is written (raising what failed)."""
-        while self._pending:
-            self._settle()
-
-    def _settle(self) -> None:
-        """The oldest file handed to a worker: written, or written here if its name was
-        taken (making room first, as for any entry)."""
-        parts, member, future = self._pending.pop(0)
-        try:
-            data = future.result()
-        except OSError as e:
-            raise _entry_error(e, member) from None
-        if data is None:
-            return
-        self._barrier()  # the rest first: _clear may remove a directory they are in
-        parent_fd = self._parent(parts[:-1], member.name)
-        self._clear(parent_fd, parts, keep_dir=False)
-        if self._write_file(os.dup(parent_fd), parts, member, data) is not None:
-            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), member.name)
-
-    def _async(self, member: tarfile.TarInfo) -> bool:
-        """Whether a file may be written by a worker: small and plain."""
-        return member.sparse is None and member.size <= _ASYNC_MAX and _WORKERS > 1
-
-    def _submit(self, parts: tuple[str, ...], parent_fd: int, member: tarfile.TarInfo,
-                data: bytes) -> None:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="extract")
-        if len(self._pending) >= _ASYNC_PENDING:
-            self._settle()
-        parent = os.dup(parent_fd)  # the cached parent fd may be closed meanwhile
-        try:
-            future = self._pool.submit(self._write_file, parent, parts, member, data)
-        except BaseException:
-            os.close(parent)
-            raise
-        self._pending.append((parts, member, future))
-
-    def _write_file(self, parent_fd: int, parts: tuple[str, ...], member: tarfile.TarInfo,
-                    data: bytes) -> bytes | None:
-        """In a worker: the file, its content and attributes; closes parent_fd. If the
-        name is taken, nothing is done and the content is given back."""
-        try:
-            try:
-                fd = os.open(parts[-1], _CREATE_FLAGS, 0o600, dir_fd=parent_fd)
-            except FileExistsError:
-                return data
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                self._attributes(member, fd=fd)
-            finally:
-                os.close(fd)
-        finally:
-            os.close(parent_fd)
-        return None
 
     # -- walking ----------------------------------------------------------------------------
 
@@ -474,7 +391,6 @@ class _Applier:
 
     def _clear(self, parent_fd: int, path: tuple[str, ...], keep_dir: bool) -> bool:
         """Make room for a new entry at path; returns True if a directory stays in place."""
-        self._barrier()  # what is there may be a worker's, or hold a worker's
         base = path[-1]
         try:
             st = os.stat(base, dir_fd=parent_fd, follow_symlinks=False)
@@ -511,13 +427,6 @@ class _Applier:
                 self._attributes(member, fd=self.root_fd)
                 self._dirs[()] = (member.mode, _mtime_ns(member))
                 return
-            # a pending path that is this entry, or one of its parents (which must then
-            # fail as a parent, not be made a directory before the worker writes the file)
-            if self._pending and (member.islnk()
-                                  or any(parts[:len(p)] == p for p, _, _ in self._pending)
-                                  or (self.options.whiteouts
-                                  and parts[-1].startswith(WHITEOUT_PREFIX))):
-                self._barrier()  # it needs, or replaces, what a worker may be writing
             if self.options.whiteouts and parts[-1].startswith(WHITEOUT_PREFIX):
                 self._whiteout(parts, member)
                 return
@@ -624,17 +533,6 @@ class _Applier:
                  tar: tarfile.TarFile, parts: tuple[str, ...]) -> None:
         if member.size > self.limits.max_bytes - self._bytes:
             raise InvalidParameter(f"layer is larger than {self.limits.max_bytes} bytes")
-        if self._async(member):
-            if self.recorder is not None:
-                self.recorder.content(member.offset_data, member.size, "/".join(parts),
-                                      self.reader.count)
-            data = content_reader(tar, member)(member.size) if member.size else b""
-            if len(data) != member.size:
-                raise InvalidParameter(f"unexpected end of archive in {member.name!r}")
-            self._account(len(data))
-            self.size += member.size
-            self._submit(parts, parent_fd, member, data)
-            return
         fd = self._fresh(parent_fd, parts, lambda: os.open(
             base, _CREATE_FLAGS, 0o600, dir_fd=parent_fd))
         try:
@@ -795,7 +693,6 @@ class _Applier:
 
     def finish(self) -> None:
         """Directory modes and mtimes last (children change them), deepest first."""
-        self._barrier()
         self._invalidate()
         for parts, (mode, ns) in sorted(self._dirs.items(), key=lambda d: -len(d[0])):
             try:
