@@ -154,3 +154,25 @@ def test_push_gzip_is_valid_and_reproducible() -> None:
         assert len(blobs[0]) < len(data) // 2  # the repeated text compresses across blocks
         empty = _Gzip(pool)
         assert gzip.decompress(empty.finish()) == b""
+
+
+def test_push_gzip_skips_deflating_what_does_not_compress() -> None:
+    import gzip
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ketch.distribution.push import GZIP_BLOCK, _compressible, _Gzip
+
+    noise = os.urandom(GZIP_BLOCK)
+    text = b"ketch " * (GZIP_BLOCK // 6)
+    assert not _compressible(noise)
+    assert _compressible(text)
+    # random but for its last quarter (where one sample falls): worth deflating
+    assert _compressible(noise[:GZIP_BLOCK * 3 // 4] + text[:GZIP_BLOCK // 4])
+    assert _compressible(noise[:1000])  # too small to sample: deflated as before
+    with ThreadPoolExecutor(2) as pool:
+        data = noise + text + noise
+        gz = _Gzip(pool)
+        out = gz.feed(data) + gz.finish()
+        assert gzip.decompress(out) == data
+        assert len(out) < len(noise) * 2.01 + len(text) // 50
