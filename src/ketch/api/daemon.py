@@ -22,7 +22,7 @@ from ketch import __version__
 DEFAULTS = {"hosts": ["unix:///run/ketch/ketch.sock"], "data-root": "/var/lib/ketch",
             "exec-root": "/run/ketch", "storage-driver": "", "bridge": "ketch0",
             "insecure-registries": [], "registry-mirrors": [], "log-driver": "json-file",
-            "log-opts": {}}
+            "log-opts": {}, "mtu": 0}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -41,6 +41,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--log-driver", help="the containers' default log driver")
     parser.add_argument("--log-opt", action="append", default=[],
                         help="an option of the default log driver (key=value)")
+    parser.add_argument("--mtu", type=int, help="the default bridge's MTU (0: 1500)")
     parser.add_argument("-v", "--version", action="store_true")
     return parser.parse_args(argv)
 
@@ -105,6 +106,10 @@ def main(argv: list[str] | None = None) -> None:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise SystemExit(f"ketchd: \"{key}\" must be a list of strings")
         registries[key] = [*value, *extra]
+    mtu = args.mtu if args.mtu is not None else settings["mtu"]
+    if not isinstance(mtu, int) or isinstance(mtu, bool) or mtu < 0 or 0 < mtu < 68 \
+            or mtu > 65535:
+        raise SystemExit(f"ketchd: invalid MTU {mtu!r}: 0 (the default, 1500) or 68 to 65535")
     log_opts = settings["log-opts"]
     if not isinstance(log_opts, dict):
         raise SystemExit("ketchd: \"log-opts\" must be an object of strings")
@@ -122,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
         config = RegistryConfig(registries["insecure-registries"],
                                 registries["registry-mirrors"])
         asyncio.run(serve(Engine(data_root, exec_root, storage_driver or None,
-                                 bridge, config, log_config), socket_path))
+                                 bridge, config, log_config, mtu or 1500), socket_path))
     except KetchError as e:
         raise SystemExit(f"ketchd: {e}") from None
     except KeyboardInterrupt:

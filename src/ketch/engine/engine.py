@@ -87,7 +87,7 @@ class Engine:
     def __init__(self, data_root: str, exec_root: str,
                  storage_driver: str | None = None, bridge: str = "ketch0",
                  registries: RegistryConfig | None = None,
-                 log_config: dict[str, Any] | None = None) -> None:
+                 log_config: dict[str, Any] | None = None, mtu: int = 1500) -> None:
         from ketch.images import ImageStore, Snapshotter
         from ketch.volumes import VolumeStore
 
@@ -105,7 +105,7 @@ class Engine:
         self.events = EventBus()
         self.volumes = VolumeStore(data_root)
         self.volumes.on_event = functools.partial(self.events.publish, "volume")
-        self.net = Networking(data_root, exec_root, self._running, bridge)
+        self.net = Networking(data_root, exec_root, self._running, bridge, mtu)
         self.supervisor = SupervisorClient(exec_root, os.path.join(exec_root, "runtime"))
         self.exit_waiters: dict[str, list[asyncio.Future[int]]] = {}
         self.remove_waiters: dict[str, list[asyncio.Future[None]]] = {}

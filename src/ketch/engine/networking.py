@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ketch.network.dns import Resolver
 
 Running = Callable[[], list[Container]]
+DEFAULT_MTU = 1500  # a network's without com.docker.network.driver.mtu, as Docker's
 
 
 def _endpoint(net: Network | None, config: dict[str, Any] | None) -> dict[str, Any]:
@@ -81,13 +82,15 @@ def _endpoint_id(cid: str, net_id: str) -> str:
 
 class Networking:
     def __init__(self, data_root: str, exec_root: str, running: Running,
-                 bridge: str = "ketch0") -> None:
+                 bridge: str = "ketch0", mtu: int = 1500) -> None:
         self.store = NetworkStore(data_root)
         self.sandboxes = os.path.join(exec_root, "netns")
         self.running = running
         self.owner = bridge  # marks our interfaces; names the nftables table (see start)
         self.table = ""
-        self.mtu = 1500  # Docker's default (com.docker.network.driver.mtu sets another)
+        # the default bridge's (ketchd's --mtu); other networks take theirs from their own
+        # option or have Docker's 1500, as dockerd's --mtu leaves them alone
+        self.mtu = mtu
         self.pools: dict[str, ipam.Pool] = {}
         self.reservations: dict[str, list[ports.Reservation]] = {}
         self.published: dict[str, list[firewall.Published]] = {}
@@ -110,7 +113,7 @@ class Networking:
         return pool
 
     def _ensure_bridge(self, net: Network) -> None:
-        links.ensure_bridge(net.bridge, net.gateway_interface, net.mtu or self.mtu,
+        links.ensure_bridge(net.bridge, net.gateway_interface, net.mtu or DEFAULT_MTU,
                             self.owner)
 
     def start(self) -> None:
@@ -334,7 +337,7 @@ class Networking:
             links.attach(path, net.bridge, veth, ifname,
                          IPv4Interface(f"{address}/{net.subnet.prefixlen}"),
                          net.gateway if gateway and not net.internal else None,
-                         mac, net.mtu or self.mtu, self.owner)
+                         mac, net.mtu or DEFAULT_MTU, self.owner)
         except BaseException:
             pool.release(address)
             raise

@@ -55,6 +55,8 @@ def ensure_bridge(name: str, gateway: IPv4Interface | None, mtu: int, owner: str
             ipr.link("add", ifname=name, kind="bridge", mtu=mtu)
             index = _index(ipr, name)
             ipr.link("set", index=index, ifalias=ALIAS_PREFIX + owner)
+        elif ipr.get_links(index)[0].get_attr("IFLA_MTU") != mtu:  # the network's MTU changed
+            ipr.link("set", index=index, mtu=mtu)
         if gateway is not None:
             have = {(a.get_attr("IFA_ADDRESS"), a["prefixlen"])
                     for a in ipr.get_addr(index=index, family=2)}

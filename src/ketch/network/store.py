@@ -162,6 +162,10 @@ class NetworkStore:
                        BRIDGE_NAME_OPTION: bridge_name, MTU_OPTION: str(mtu)}
             self.save(self._new("bridge", "bridge", subnet, next(subnet.hosts()), None,
                                 options=options))
+        elif names["bridge"].mtu != mtu:  # ketchd restarted with another --mtu, as dockerd
+            net = names["bridge"]
+            net.record["Options"] = {**(net.record.get("Options") or {}), MTU_OPTION: str(mtu)}
+            self.save(net)
         for name, driver in (("host", "host"), ("none", "null")):
             if name not in names:
                 self.save(self._new(name, driver, None, None, None))
