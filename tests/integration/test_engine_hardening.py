@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from support.daemon import Ketchd, api, docker, running_ketchd
+from support.daemon import Ketchd, api, docker, ok, running_ketchd
 
 pytestmark = pytest.mark.integration
 
@@ -45,9 +45,29 @@ def test_restrictions_are_honoured_or_refused(ketchd: Ketchd) -> None:
                   " cat /sys/fs/cgroup/memory/memory.limit_in_bytes")
     assert proc.stdout.split() == ["CapEff:", "0000000000000000", "NoNewPrivs:", "1",
                                    str(16 << 20)], proc.stderr
-    refused = docker(ketchd, "run", "--rm", "--device-cgroup-rule", "c 1:3 r", "busybox",
-                     "true")
-    assert refused.returncode == 125 and "not supported by ketch yet" in refused.stderr
+    # a device node made inside opens only when a --device-cgroup-rule allows it
+    # (10:237 is /dev/loop-control, not among the default devices)
+    probe = "mknod /tmp/lc c 10 237 && head -c0 < /tmp/lc && echo opened"
+    denied = docker(ketchd, "run", "--rm", "busybox", "sh", "-c", probe)
+    assert "Operation not permitted" in denied.stderr and "opened" not in denied.stdout
+    for rule in ("c 10:237 rw", "c 10:* r", "a *:* rwm"):
+        allowed = docker(ketchd, "run", "--rm", "--device-cgroup-rule", rule, "busybox",
+                         "sh", "-c", probe)
+        assert allowed.stdout == "opened\n", (rule, allowed.stderr)
+    made = ok(docker(ketchd, "create", "--device-cgroup-rule", "c 7:128 rwm", "busybox"))
+    assert ok(docker(ketchd, "inspect", "-f", "{{json .HostConfig.DeviceCgroupRules}}",
+                     made.strip())).strip() == '["c 7:128 rwm"]'
+    ok(docker(ketchd, "rm", made.strip()))
+    for rule in ("c 1:3 x", "d 1:3 r", "c 1 r"):
+        refused = docker(ketchd, "run", "--rm", "--device-cgroup-rule", rule, "busybox", "true")
+        assert refused.returncode == 125 and f"invalid device cgroup format '{rule}'" \
+            in refused.stderr, refused.stderr
+        # past the CLI, the daemon refuses it at create
+        status, body = api(ketchd, "POST", "/containers/create", json.dumps(
+            {"Image": "busybox", "HostConfig": {"DeviceCgroupRules": [rule]}}).encode(),
+            "Content-Type: application/json\r\n")
+        assert status == 400 and f"invalid device cgroup rule format: '{rule}'" in \
+            json.loads(body)["message"]
     bad = docker(ketchd, "run", "--rm", "--cap-add", "bogus", "busybox", "true")
     assert bad.returncode == 125 and 'unknown capability: "CAP_BOGUS"' in bad.stderr
     assert docker(ketchd, "run", "--rm", "--entrypoint", "", "busybox", "echo", "hi").stdout \

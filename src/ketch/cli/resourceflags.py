@@ -4,6 +4,8 @@ the docker CLI does (--memory, --cpus, --pids-limit, --ulimit, --sysctl, --devic
 
 from __future__ import annotations
 
+import re
+
 from ketch.cli.command import CLIError
 from ketch.cli.flags import Flag
 
@@ -29,6 +31,8 @@ FLAGS: tuple[Flag, ...] = (
     Flag("ulimit", kind="list", help="Ulimit options", metavar="ulimit"),
     Flag("sysctl", kind="list", help="Sysctl options", metavar="map"),
     Flag("device", kind="list", help="Add a host device to the container", metavar="list"),
+    Flag("device-cgroup-rule", kind="list", help="Add a rule to the cgroup allowed devices "
+         "list", metavar="list"),
     Flag("group-add", kind="list", help="Add additional groups to join", metavar="list"),
     Flag("security-opt", kind="list", help="Security Options", metavar="list"),
 )
@@ -37,6 +41,8 @@ FLAGS: tuple[Flag, ...] = (
 _SYSCTLS = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
             "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"}
 _SYSCTL_PREFIXES = ("fs.mqueue.", "net.")
+# opts.ValidateDeviceCgroupRule's pattern (the daemon checks it again)
+_DEVICE_CGROUP_RULE = re.compile(r"([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})")
 
 
 def _error(value: str, flag: str, why: str) -> CLIError:
@@ -203,6 +209,12 @@ def host_config(opts: Any) -> dict[str, Any]:
         host["Sysctls"] = sysctls
     if opts.device:
         host["Devices"] = [device(d) for d in opts.device]
+    for rule in opts.device_cgroup_rule:
+        if not _DEVICE_CGROUP_RULE.fullmatch(rule):
+            raise _error(rule, "--device-cgroup-rule",
+                         f"invalid device cgroup format '{rule}'")
+    if opts.device_cgroup_rule:
+        host["DeviceCgroupRules"] = list(opts.device_cgroup_rule)
     if opts.group_add:
         host["GroupAdd"] = list(opts.group_add)
     if opts.security_opt:

@@ -30,7 +30,6 @@ from ketch.engine.hostconfig import (
     check_cpus,
     check_types,
     normalized,
-    refuse_unsupported,
     resources,
     tmpfs_mounts,
 )
@@ -372,7 +371,6 @@ class Engine:
         if workdir and not workdir.startswith("/"):
             raise InvalidParameter(f"the working directory '{workdir}' is invalid, it needs "
                                    "to be an absolute path")
-        refuse_unsupported(host)
         host["RestartPolicy"] = restarts.check(host)
         caps = capabilities(DEFAULT_CAPS, host)  # unknown names fail now, not at start
         security.check(host, namespaces_for(host))

@@ -14,9 +14,6 @@ from typing import Any
 from ketch.errors import InvalidParameter
 from ketch.runtime import caps as C
 
-NOT_YET = {  # HostConfig field -> what it is, for the refusal
-    "DeviceCgroupRules": "--device-cgroup-rule",
-}
 TYPES: dict[str, type | tuple[type, ...]] = {  # Config and HostConfig fields we read
     "Hostname": str, "Domainname": str, "User": str, "WorkingDir": str, "Image": str,
     "Labels": dict, "Env": list, "Tty": bool, "OpenStdin": bool, "StdinOnce": bool,
@@ -28,6 +25,7 @@ TYPES: dict[str, type | tuple[type, ...]] = {  # Config and HostConfig fields we
     "Tmpfs": dict, "AutoRemove": bool, "ReadonlyRootfs": bool, "NetworkMode": str,
     "Privileged": bool, "Init": bool, "StopTimeout": int, "Devices": list, "Sysctls": dict,
     "Ulimits": list, "GroupAdd": list, "MaskedPaths": list, "ReadonlyPaths": list,
+    "DeviceCgroupRules": list,
 }
 MIN_MEMORY = 6 * 1024 * 1024  # Docker's linuxMinMemory
 
@@ -43,15 +41,10 @@ def check_types(section: dict[str, Any], where: str) -> None:
         for k, v in (section.get(key) or {}).items():
             if not isinstance(v, str):
                 raise InvalidParameter(f"invalid {where}.{key}[{k!r}]: must be a string")
-    for key in ("Env", "CapAdd", "CapDrop", "SecurityOpt", "MaskedPaths", "ReadonlyPaths"):
+    for key in ("Env", "CapAdd", "CapDrop", "SecurityOpt", "MaskedPaths", "ReadonlyPaths",
+                "DeviceCgroupRules"):
         if not all(isinstance(v, str) for v in section.get(key) or []):
             raise InvalidParameter(f"invalid {where}.{key}: must be a list of strings")
-
-
-def refuse_unsupported(host: dict[str, Any]) -> None:
-    for key, what in NOT_YET.items():
-        if host.get(key):
-            raise InvalidParameter(f"{what} not supported by ketch yet")
 
 
 def _cap_name(name: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from dataclasses import dataclass
 from typing import Any
@@ -187,7 +188,21 @@ def devices(host: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, 
                                    ) from None
         out.append(device)
         rules.append(rule)
+    rules += [device_cgroup_rule(text) for text in host.get("DeviceCgroupRules") or []]
     return out, rules
+
+
+_DEVICE_CGROUP_RULE = re.compile(r"([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})")
+
+
+def device_cgroup_rule(text: str) -> dict[str, Any]:
+    """--device-cgroup-rule "c 42:* rwm": an allow rule for the cgroup only (no node)."""
+    match = _DEVICE_CGROUP_RULE.fullmatch(text)
+    if match is None:
+        raise InvalidParameter(f"invalid device cgroup rule format: '{text}'")
+    kind, major, minor, access = match.groups()
+    return {"allow": True, "type": kind, "major": None if major == "*" else int(major),
+            "minor": None if minor == "*" else int(minor), "access": access}
 
 
 def check(host: dict[str, Any], namespaces: list[dict[str, Any]]) -> None:
