@@ -305,3 +305,35 @@ def test_platform_from_an_index_and_chunked_uploads(kd: Ketchd, registry: Regist
     assert pushed.split("digest: ")[1].split()[0] in pulled
     assert ok(cli(kd, "image", "inspect", "-f", "{{.Id}}",
                   f"{registry.host}/big/image:1")).strip() == image_id
+
+
+def test_distribution_inspect(kd: Ketchd, registry: Registry,
+                              fake: tuple[FakeRegistry, FakeRegistry]) -> None:
+    """`GET /distribution/{name}/json` (docker-py's inspect_distribution): the manifest's
+    descriptor and its platforms, from an image's config or from an index's entries."""
+    name = f"{registry.host}/dist/busybox:1"
+    ok(cli(kd, "tag", "busybox", name))
+    digest = ok(cli(kd, "push", name)).split("digest: ")[1].split()[0]
+    client = docker.APIClient(base_url=kd.host, version="1.41", timeout=60)
+    try:
+        found = client.inspect_distribution(name)
+        assert found["Descriptor"]["digest"] == digest
+        assert found["Descriptor"]["mediaType"] == \
+            "application/vnd.docker.distribution.manifest.v2+json"
+        assert found["Descriptor"]["size"] > 0
+        assert found["Platforms"] == [{"architecture": "amd64", "os": "linux"}]
+        assert client.inspect_distribution(f"{registry.host}/dist/busybox@{digest}"
+                                           )["Descriptor"]["digest"] == digest
+        main, _ = fake
+        index = client.inspect_distribution(f"{main.host}/multi:1",
+                                            auth_config={"username": "u", "password": "pw"})
+        assert {(p["os"], p["architecture"]) for p in index["Platforms"]} >= \
+            {("linux", "amd64"), ("linux", "arm64")}
+        with pytest.raises(docker.errors.NotFound):
+            client.inspect_distribution(f"{registry.host}/dist/busybox:nope")
+        with pytest.raises(docker.errors.APIError) as bad:
+            client.inspect_distribution("in-valid:tag:x")
+        assert bad.value.status_code == 400
+    finally:
+        client.close()
+        ok(cli(kd, "rmi", name))

@@ -68,6 +68,13 @@ async def push(request: web.Request) -> web.StreamResponse:
     return await _streamed(request, lambda emit: engine.push(name, tag, credentials, emit))
 
 
+@_route("GET", "/distribution/{name:.+}/json")
+async def distribution_inspect(request: web.Request) -> web.Response:
+    credentials = decode_registry_auth(request.headers.get("X-Registry-Auth", ""))
+    return json_response(await _engine(request).inspect_distribution(
+        request.match_info["name"], credentials))
+
+
 @_route("POST", "/auth")
 async def auth(request: web.Request) -> web.Response:
     body = await json_object(request)

@@ -152,6 +152,32 @@ class Puller:
                 pulled.append(f"{ref.name}:{ref.tag}" if ref.tag else f"{ref.name}@{ref.digest}")
         return pulled
 
+    async def inspect(self, name: str) -> dict[str, Any]:
+        """`GET /distribution/{name}/json`: the manifest's descriptor as the registry has
+        it, and the platforms it serves (a list's entries, or the one image's config)."""
+        try:
+            named = grammar.parse_normalized_named(name)
+        except grammar.ReferenceError as e:
+            raise InvalidParameter(str(e)) from None
+        if not named.tag and not named.digest:
+            named = grammar.Named(named.domain, named.path, "latest")
+        async with aiohttp.ClientSession(timeout=timeouts()) as http:
+            repo = await self._repository(http, named)
+            data, media_type, digest = await self._manifest(repo, named,
+                                                            named.digest or named.tag)
+            parsed = mf.parse(data, media_type)
+            if isinstance(parsed, mf.ManifestList):
+                platforms = [_platform(entry.platform or {}) for entry in parsed.manifests]
+            else:
+                config = await repo.blob_bytes(parsed.config.digest, mf.MAX_CONFIG)
+                if mf.digest_of(config) != parsed.config.digest:
+                    raise InvalidParameter(f"image config verification failed for digest "
+                                           f"{parsed.config.digest}")
+                platforms = [_platform(_config(config, parsed))]
+        return {"Descriptor": {"mediaType": parsed.media_type, "digest": digest,
+                               "size": len(data)},
+                "Platforms": platforms}
+
     async def _repository(self, http: aiohttp.ClientSession, named: grammar.Named
                           ) -> Repository:
         """The first endpoint of the registry that answers (Docker's fallback from HTTPS
@@ -427,6 +453,17 @@ class _Feed:
         self.dropping = True
         while not self.queue.empty():
             self.queue.get_nowait()
+
+
+def _platform(source: dict[str, Any]) -> dict[str, Any]:
+    """An OCI platform as dockerd's JSON has it: architecture and os always, the rest when
+    set."""
+    platform: dict[str, Any] = {"architecture": str(source.get("architecture") or ""),
+                                "os": str(source.get("os") or "")}
+    for key in ("os.version", "os.features", "variant", "features"):
+        if source.get(key):
+            platform[key] = source[key]
+    return platform
 
 
 def _reason(e: BaseException) -> str:

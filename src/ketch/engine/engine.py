@@ -1089,6 +1089,18 @@ class Engine:
             self._named_image_event("pull", ref)
         return pulled
 
+    async def inspect_distribution(self, name: str, credentials: Credentials
+                                   ) -> dict[str, Any]:
+        from ketch.distribution.progress import Progress
+        from ketch.distribution.pull import Puller
+
+        async def ignore(_: dict[str, Any]) -> None:
+            pass
+
+        puller = Puller(self.images, self.registries, self.data_root, credentials,
+                        Progress(ignore))
+        return await puller.inspect(name)
+
     def _named_image_event(self, action: str, ref: str) -> None:
         """pull and push name the image as the user did: busybox:latest, name busybox."""
         from ketch.util.reference import ReferenceError, parse_normalized_named
