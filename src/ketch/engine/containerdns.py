@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING, Any
 
 from ketch.engine.containers import Container
@@ -34,7 +34,7 @@ class ContainerNames:
         self.store = store
         self.running = running
 
-    def write_files(self, c: Container, addresses: list[IPv4Address],
+    def write_files(self, c: Container, addresses: list[IPv4Address | IPv6Address],
                      host_network: bool = False) -> None:
         config, host = c.config, c.host_config
         hostname = os.uname().nodename if host_network else config["Hostname"]
@@ -161,8 +161,9 @@ class ContainerNames:
                 target = linked.get(name)
                 known = name in names or (target is not None
                                           and target in (other.name, other.id))
-            if known and ep["IPAddress"] not in found:
-                found.append(ep["IPAddress"])
+            if known:
+                found += [a for a in (ep["IPAddress"], ep.get("GlobalIPv6Address"))
+                          if a and a not in found]
         return found
 
     @staticmethod
@@ -178,7 +179,7 @@ class ContainerNames:
 
     def reverse(self, c: Container, address: str) -> str | None:
         for net, other, ep in self._peers(c):
-            if ep.get("IPAddress") == address:
+            if address in (ep.get("IPAddress"), ep.get("GlobalIPv6Address")):
                 return f"{other.name}.{net.name}"
         return None
 

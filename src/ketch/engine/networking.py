@@ -18,7 +18,7 @@ import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from typing import TYPE_CHECKING, Any
 
 from ketch.engine.containerdns import ContainerNames
@@ -92,6 +92,7 @@ class Networking:
         # option or have Docker's 1500, as dockerd's --mtu leaves them alone
         self.mtu = mtu
         self.pools: dict[str, ipam.Pool] = {}
+        self.pools6: dict[str, ipam.Pool] = {}  # of the networks with IPv6
         self.reservations: dict[str, list[ports.Reservation]] = {}
         self.published: dict[str, list[firewall.Published]] = {}
         self.resolvers: dict[str, Resolver] = {}
@@ -112,9 +113,18 @@ class Networking:
                                                   net.aux_addresses)
         return pool
 
+    def _pool6(self, net: Network) -> ipam.Pool | None:
+        if net.subnet6 is None:
+            return None
+        pool = self.pools6.get(net.id)
+        if pool is None:
+            pool = self.pools6[net.id] = ipam.Pool(net.subnet6, net.gateway6, net.ip_range6,
+                                                   net.aux_addresses6)
+        return pool
+
     def _ensure_bridge(self, net: Network) -> None:
         links.ensure_bridge(net.bridge, net.gateway_interface, net.mtu or DEFAULT_MTU,
-                            self.owner)
+                            self.owner, net.gateway_interface6)
 
     def start(self) -> None:
         """At ketchd's start, before containers are re-adopted: the predefined networks
@@ -128,6 +138,7 @@ class Networking:
             if net.is_bridge:
                 self._ensure_bridge(net)
                 self._pool(net)
+                self._pool6(net)
 
     def create_network(self, body: dict[str, Any]) -> Network:
         if not isinstance(body, dict):
@@ -162,6 +173,7 @@ class Networking:
                             f"has active endpoints {names}")
         self.store.delete(net)
         self.pools.pop(net.id, None)
+        self.pools6.pop(net.id, None)
         links.delete(net.bridge)
         self._apply()
 
@@ -173,7 +185,9 @@ class Networking:
             containers[c.id] = {
                 "Name": c.name, "EndpointID": ep["EndpointID"], "MacAddress": ep["MacAddress"],
                 "IPv4Address": f"{ep['IPAddress']}/{ep['IPPrefixLen']}"
-                if ep["IPAddress"] else "", "IPv6Address": ""}
+                if ep["IPAddress"] else "",
+                "IPv6Address": f"{ep['GlobalIPv6Address']}/{ep['GlobalIPv6PrefixLen']}"
+                if ep.get("GlobalIPv6Address") else ""}
         return {**net.record, "Containers": containers}
 
     # -- create: which networks a container joins -----------------------------------
@@ -239,6 +253,15 @@ class Networking:
             if address not in net.subnet:
                 raise InvalidParameter(f"invalid endpoint settings: no configured subnet "
                                        f"contains IP address {address}")
+        wanted6 = (config.get("IPAMConfig") or {}).get("IPv6Address")
+        if wanted6:
+            address6 = ipam.parse_address6(wanted6)
+            if not net.is_bridge or net.name == "bridge":
+                raise InvalidParameter("user specified IP address is supported on user "
+                                       "defined networks only")
+            if net.subnet6 is not None and address6 not in net.subnet6:
+                raise InvalidParameter(f"invalid endpoint settings: no configured subnet "
+                                       f"contains IP address {address6}")
         if config.get("Aliases") and net.name == "bridge":
             raise InvalidParameter("network-scoped alias is supported only for containers "
                                    "in user defined networks")
@@ -321,31 +344,50 @@ class Networking:
                 ns.update({k: ep[k] for k in ("EndpointID", "Gateway", "IPAddress",
                                               "IPPrefixLen", "MacAddress")})
         self._apply()
-        self.names.write_files(c, [first_bridge[1]] if first_bridge else [])
+        own: list[IPv4Address | IPv6Address] = []
+        if first_bridge is not None:
+            own.append(first_bridge[1])
+            v6 = ns["Networks"][first_bridge[0].name].get("GlobalIPv6Address")
+            if v6:
+                own.append(IPv6Address(v6))
+        self.names.write_files(c, own)
         if any(self.store.get(ep["NetworkID"]).dns for ep in ns["Networks"].values()):
             self._start_dns(c, path)
 
     def _connect(self, c: Container, path: str, net: Network, ep: dict[str, Any],
                  ifname: str, gateway: bool) -> IPv4Address:
-        pool = self._pool(net)
+        pool, pool6 = self._pool(net), self._pool6(net)
         wanted = (ep.get("IPAMConfig") or {}).get("IPv4Address")
         address = pool.allocate(IPv4Address(wanted) if wanted else None)
+        assert isinstance(address, IPv4Address)
+        address6: IPv6Interface | None = None
         veth = _veth()
         try:
+            if pool6 is not None and net.subnet6 is not None:
+                wanted6 = (ep.get("IPAMConfig") or {}).get("IPv6Address")
+                given6 = pool6.allocate(IPv6Address(wanted6) if wanted6 else None)
+                address6 = IPv6Interface(f"{given6}/{net.subnet6.prefixlen}")
             mac = _configured_mac(c, net) or _mac(address)
             self._ensure_bridge(net)
+            routed = gateway and not net.internal
             links.attach(path, net.bridge, veth, ifname,
                          IPv4Interface(f"{address}/{net.subnet.prefixlen}"),
-                         net.gateway if gateway and not net.internal else None,
-                         mac, net.mtu or DEFAULT_MTU, self.owner)
+                         net.gateway if routed else None,
+                         mac, net.mtu or DEFAULT_MTU, self.owner, address6,
+                         net.gateway6 if routed and address6 is not None else None)
         except BaseException:
             pool.release(address)
+            if pool6 is not None and address6 is not None:
+                pool6.release(address6.ip)
             raise
         names = [c.name, c.id[:12], *(ep.get("Aliases") or [])] if net.dns else None
         c.record.setdefault("HostVeths", {})[net.id] = veth
         ep.update({"EndpointID": _endpoint_id(c.id, net.id), "Gateway": str(net.gateway),
                    "IPAddress": str(address), "IPPrefixLen": net.subnet.prefixlen,
                    "MacAddress": mac, "NetworkID": net.id, "DNSNames": names})
+        if address6 is not None:
+            ep.update({"IPv6Gateway": str(net.gateway6), "GlobalIPv6Address": str(address6.ip),
+                       "GlobalIPv6PrefixLen": address6.network.prefixlen})
         return address
 
     def _publish(self, c: Container, net: Network, address: IPv4Address,
@@ -431,10 +473,11 @@ class Networking:
         ns = c.record["NetworkSettings"]
         for name, ep in ns["Networks"].items():
             net = self.store.by_id.get(ep.get("NetworkID") or "")
-            if ep.get("IPAddress") and net is not None:
-                self._pool(net).release(IPv4Address(ep["IPAddress"]))
+            if net is not None:
+                self._release(net, ep)
             ns["Networks"][name] = {**ep, "EndpointID": "", "Gateway": "", "IPAddress": "",
-                                    "IPPrefixLen": 0, "DNSNames": None,
+                                    "IPPrefixLen": 0, "DNSNames": None, "IPv6Gateway": "",
+                                    "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
                                     "MacAddress": _configured_mac(c, net) if net else ""}
         if ns.get("SandboxKey"):
             netns.remove(ns["SandboxKey"])
@@ -446,6 +489,14 @@ class Networking:
         ns.update(settings(networks))
         if had_rules:
             self._apply()
+
+    def _release(self, net: Network, ep: dict[str, Any]) -> None:
+        """An endpoint's addresses, back to their pools."""
+        if ep.get("IPAddress"):
+            self._pool(net).release(IPv4Address(ep["IPAddress"]))
+        pool6 = self._pool6(net)
+        if ep.get("GlobalIPv6Address") and pool6 is not None:
+            pool6.release(IPv6Address(ep["GlobalIPv6Address"]))
 
     # -- connect, disconnect ------------------------------------------------------------
 
@@ -493,7 +544,7 @@ class Networking:
                             "connected to host network")
         ep = networks.pop(name)
         if ep.get("IPAddress"):
-            self._pool(net).release(IPv4Address(ep["IPAddress"]))
+            self._release(net, ep)
             veth = (c.record.get("HostVeths") or {}).pop(net.id, None)
             if veth:
                 links.delete(veth)
@@ -549,6 +600,9 @@ class Networking:
                     continue
                 address = IPv4Address(ep["IPAddress"])
                 self._pool(net).used.add(address)
+                pool6 = self._pool6(net)
+                if pool6 is not None and ep.get("GlobalIPv6Address"):
+                    pool6.used.add(IPv6Address(ep["GlobalIPv6Address"]))
                 keep_links.add((c.record.get("HostVeths") or {}).get(net.id, ""))
                 if first:
                     first = False

@@ -1,8 +1,9 @@
 """The embedded DNS server that containers on user-defined networks query at 127.0.0.11.
 
 It behaves like Docker's (moby libnetwork/resolver.go): names the container can
-see on its networks are answered here (A, TTL 600; AAAA and MX get an empty
-NOERROR so they are not leaked upstream; PTR for container addresses), and
+see on its networks are answered here (A and AAAA, TTL 600, an empty NOERROR
+for a name of ours without an address of that family, and for MX, so they are not
+leaked upstream; PTR for container addresses), and
 every other query is forwarded to the upstream servers over the transport the
 query came on. Forwarding happens from an ordinary socket in the daemon's own
 network namespace, which is why a loopback resolver on the host (systemd's
@@ -260,19 +261,24 @@ class Resolver:
         if not addresses:
             return None
         response = _reply(query)
-        # AAAA: the name is ours but has no IPv6 address; MX: "implicit MX"
-        # (RFC 5321): both NOERROR with no answer, never forwarded.
-        if qtype == dns.rdatatype.A:
-            addresses = list(addresses)
+        # A name of ours without an address of the family asked (an AAAA on a network
+        # without IPv6), and MX ("implicit MX", RFC 5321): NOERROR with no answer,
+        # never forwarded.
+        if qtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+            ipv6 = qtype == dns.rdatatype.AAAA
+            kind = "AAAA" if ipv6 else "A"
+            addresses = [a for a in addresses if (":" in a) == ipv6]
             random.shuffle(addresses)
             # One RR per RRset so that truncation drops records one at a time.
             for address in addresses:
-                response.answer.append(dns.rrset.from_text(question.name, TTL, "IN", "A", address))
+                response.answer.append(dns.rrset.from_text(question.name, TTL, "IN", kind,
+                                                           address))
         return response
 
     def _ptr(self, query: dns.message.Message) -> dns.message.Message | None:
         name = query.question[0].name
-        if not name.is_subdomain(dns.reversename.ipv4_reverse_domain):
+        if not name.is_subdomain(dns.reversename.ipv4_reverse_domain) and \
+                not name.is_subdomain(dns.reversename.ipv6_reverse_domain):
             return None
         try:
             address = dns.reversename.to_address(name)

@@ -14,9 +14,12 @@ import ipaddress
 import socket
 import struct
 from collections.abc import Iterable, Iterator
-from ipaddress import IPv4Address, IPv4Network, IPv6Address
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 from ketch.errors import Conflict, Forbidden, InvalidParameter, KetchError
+
+Address = IPv4Address | IPv6Address
+Subnet = IPv4Network | IPv6Network
 
 
 class AddressInUse(Conflict):
@@ -64,14 +67,13 @@ def choose_subnet(taken: Iterable[IPv4Network]) -> IPv4Network:
                     "the defaults to assign to the network")
 
 
-def parse_subnet(text: str) -> IPv4Network:
+def parse_subnet(text: str) -> Subnet:
+    """An IPv4 or IPv6 subnet with room for a gateway and a container."""
     try:
         net = ipaddress.ip_network(text, strict=False)
     except ValueError:
         raise InvalidParameter(f"invalid CIDR address: {text}") from None
-    if not isinstance(net, IPv4Network):
-        raise InvalidParameter(f"IPv6 subnets are not supported yet: {text}")
-    if net.prefixlen > 30:
+    if net.prefixlen > net.max_prefixlen - 2:
         raise InvalidParameter(f"invalid pool request: subnet {text} is too small: it "
                                "leaves no address for a container")
     return net
@@ -80,6 +82,13 @@ def parse_subnet(text: str) -> IPv4Network:
 def parse_address(text: str, what: str = "IP address") -> IPv4Address:
     try:
         return IPv4Address(text)
+    except ValueError:
+        raise InvalidParameter(f"invalid {what}: {text}") from None
+
+
+def parse_address6(text: str, what: str = "IPv6 address") -> IPv6Address:
+    try:
+        return IPv6Address(text)
     except ValueError:
         raise InvalidParameter(f"invalid {what}: {text}") from None
 
@@ -118,19 +127,39 @@ def check_auxiliary(aux: dict[str, str], subnet: IPv4Network, gateway: IPv4Addre
         taken.add(address)
 
 
-class Pool:
-    """The addresses of one network's subnet: which are in use, which are free."""
+def check_auxiliary6(aux: dict[str, str], subnet: Subnet, gateway: Address | None,
+                     network: str) -> None:
+    """An IPv6 pool's AuxiliaryAddresses: IPv6, in the subnet, none taken twice."""
+    taken = {str(subnet.network_address), str(gateway or next(subnet.hosts()))}
+    for key, text in aux.items():
+        try:
+            address = IPv6Address(text)
+        except ValueError:
+            raise KetchError(f"non parsable secondary ip address ({key}:{text}) passed for "
+                             f"network {network}") from None
+        if address not in subnet:
+            raise Forbidden(f"auxiliary address: ({key}:{text}) must belong to the master "
+                            f"pool: {subnet}")
+        if str(address) in taken:
+            raise KetchError(f"failed to allocate secondary ip address ({key}:{text}): "
+                             "Address already in use")
+        taken.add(str(address))
 
-    def __init__(self, subnet: IPv4Network, gateway: IPv4Address,
-                 ip_range: IPv4Network | None = None,
-                 reserved: Iterable[IPv4Address] = ()) -> None:
+
+class Pool:
+    """The addresses of one network's subnet (IPv4 or IPv6): which are in use, which are
+    free. An IPv6 subnet's hosts() leave out its first address (the subnet-router anycast)
+    and are walked lazily, so a /64 costs nothing."""
+
+    def __init__(self, subnet: Subnet, gateway: Address, ip_range: Subnet | None = None,
+                 reserved: Iterable[Address] = ()) -> None:
         self.subnet = subnet
         self.gateway = gateway
         self.ip_range = ip_range or subnet
         self.reserved = {gateway, *reserved}  # never released
-        self.used: set[IPv4Address] = set(self.reserved)
+        self.used: set[Address] = set(self.reserved)
 
-    def allocate(self, wanted: IPv4Address | None = None) -> IPv4Address:
+    def allocate(self, wanted: Address | None = None) -> Address:
         if wanted is not None:
             if wanted not in self.subnet or wanted in (self.subnet.network_address,
                                                        self.subnet.broadcast_address):
@@ -145,10 +174,10 @@ class Pool:
                     and address != self.subnet.broadcast_address:
                 self.used.add(address)
                 return address
-        raise Conflict(f"no available IPv4 addresses on this network's address pools: "
-                       f"{self.subnet}")
+        raise Conflict(f"no available IPv{self.subnet.version} addresses on this network's "
+                       f"address pools: {self.subnet}")
 
-    def release(self, address: IPv4Address) -> None:
+    def release(self, address: Address) -> None:
         if address not in self.reserved:
             self.used.discard(address)
 

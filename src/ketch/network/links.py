@@ -8,15 +8,17 @@ calls these from worker threads and from threads inside container namespaces.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from typing import Any
 
 from ketch.errors import HostError
 from ketch.network import netns
 
 ALIAS_PREFIX = "ketch:"  # marks the interfaces a ketchd made, for the sweep after a crash
+_IFA_F_NODAD = 0x02  # an address usable at once: the network's own, no duplicate to detect
 
 
 @contextmanager
@@ -46,9 +48,13 @@ def _sysctl(path: str, value: str) -> None:
         pass  # a read-only /proc/sys (a nested container): what it gates may not work
 
 
-def ensure_bridge(name: str, gateway: IPv4Interface | None, mtu: int, owner: str) -> None:
+def ensure_bridge(name: str, gateway: IPv4Interface | None, mtu: int, owner: str,
+                  gateway6: IPv6Interface | None = None) -> None:
     """The bridge `name`, up, holding the gateway address (none for an internal network
-    without a gateway). Made if missing; an existing one is adopted."""
+    without a gateway), and the IPv6 one of a network with IPv6. Made if missing; an
+    existing one is adopted."""
+    if gateway6 is not None:  # before the address: a bridge may be made with IPv6 off
+        _sysctl(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6", "0")
     with _netlink() as ipr:
         index = _index(ipr, name)
         if index is None:
@@ -64,10 +70,20 @@ def ensure_bridge(name: str, gateway: IPv4Interface | None, mtu: int, owner: str
                 ipr.addr("add", index=index, address=str(gateway.ip),
                          prefixlen=gateway.network.prefixlen,
                          broadcast=str(gateway.network.broadcast_address))
+        if gateway6 is not None:
+            _add_ipv6(ipr, index, gateway6)
         ipr.link("set", index=index, state="up")
     # published ports on 127.0.0.1 are NATed to the containers: the kernel must route
     # loopback sources out of, and replies back into, this bridge (Docker does the same)
     _sysctl(f"/proc/sys/net/ipv4/conf/{name}/route_localnet", "1")
+
+
+def _add_ipv6(ipr: Any, index: int | None, address: IPv6Interface) -> None:
+    have = {(a.get_attr("IFA_ADDRESS"), a["prefixlen"])
+            for a in ipr.get_addr(index=index, family=socket.AF_INET6)}
+    if (str(address.ip), address.network.prefixlen) not in have:
+        ipr.addr("add", index=index, address=str(address.ip), family=socket.AF_INET6,
+                 prefixlen=address.network.prefixlen, flags=_IFA_F_NODAD)
 
 
 def delete(name: str) -> None:
@@ -79,9 +95,12 @@ def delete(name: str) -> None:
 
 
 def attach(sandbox: str, bridge: str, host_name: str, ifname: str, address: IPv4Interface,
-           gateway: IPv4Address | None, mac: str, mtu: int, owner: str) -> None:
+           gateway: IPv4Address | None, mac: str, mtu: int, owner: str,
+           address6: IPv6Interface | None = None, gateway6: IPv6Address | None = None
+           ) -> None:
     """A veth pair from `bridge` into the namespace at `sandbox`, configured there as
-    `ifname` with its address, MAC and (when `gateway`) the default route."""
+    `ifname` with its address (and IPv6 one), MAC and (when `gateway`) the default
+    routes."""
     peer = "kt" + host_name[4:]  # a temporary name, unique on the host side
     fd = os.open(sandbox, os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -108,11 +127,17 @@ def attach(sandbox: str, bridge: str, host_name: str, ifname: str, address: IPv4
             ipr.addr("add", index=index, address=str(address.ip),
                      prefixlen=address.network.prefixlen,
                      broadcast=str(address.network.broadcast_address))
+            if address6 is not None:
+                _sysctl(f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6", "0")
+                _add_ipv6(ipr, index, address6)
             ipr.link("set", index=index, state="up")
             lo = _index(ipr, "lo")
             ipr.link("set", index=lo, state="up")
             if gateway is not None:
                 ipr.route("replace", dst="0.0.0.0/0", gateway=str(gateway))
+            if gateway6 is not None:
+                ipr.route("replace", dst="::/0", gateway=str(gateway6),
+                          family=socket.AF_INET6)
 
     try:
         netns.run_in(sandbox, inside)

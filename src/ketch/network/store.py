@@ -7,12 +7,20 @@ from the endpoints of running containers. The three networks Docker predefines
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
 import time
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv4Network,
+    IPv6Address,
+    IPv6Interface,
+    IPv6Network,
+)
 from typing import Any
 
 from ketch.errors import Conflict, Forbidden, InvalidParameter, NotFound
@@ -66,34 +74,74 @@ class Network:
         return str((self.record.get("Options") or {}).get(BRIDGE_NAME_OPTION)
                    or "br-" + self.id[:12])
 
+    def _config(self, version: int) -> dict[str, Any] | None:
+        """IPAM.Config's entry of an IP version (IPv4's first, as Docker lists them)."""
+        for config in self.record["IPAM"]["Config"]:
+            if (":" in str(config.get("Subnet"))) == (version == 6):
+                return config  # type: ignore[no-any-return]
+        return None
+
     @property
     def subnet(self) -> IPv4Network:
-        return IPv4Network(self.record["IPAM"]["Config"][0]["Subnet"])
+        return IPv4Network((self._config(4) or {})["Subnet"])
 
     @property
     def gateway(self) -> IPv4Address:
         """The gateway asked for, else the subnet's first address (which Docker then
         leaves out of IPAM.Config, as ketch does)."""
-        config = self.record["IPAM"]["Config"][0]
+        config = self._config(4) or {}
         if config.get("Gateway"):
             return IPv4Address(config["Gateway"])
         return next(self.subnet.hosts())
 
     @property
     def ip_range(self) -> IPv4Network | None:
-        text = self.record["IPAM"]["Config"][0].get("IPRange")
+        text = (self._config(4) or {}).get("IPRange")
         return IPv4Network(text) if text else None
 
     @property
     def aux_addresses(self) -> list[IPv4Address]:
         """IPAM AuxiliaryAddresses: reserved, never given to a container."""
-        aux = self.record["IPAM"]["Config"][0].get("AuxiliaryAddresses") or {}
+        aux = (self._config(4) or {}).get("AuxiliaryAddresses") or {}
         found = (ipam.auxiliary_address(str(text)) for text in aux.values())
         return [a for a in found if a is not None]
 
     @property
     def gateway_interface(self) -> IPv4Interface:
         return IPv4Interface(f"{self.gateway}/{self.subnet.prefixlen}")
+
+    @property
+    def subnet6(self) -> IPv6Network | None:
+        """The IPv6 subnet, when the network has IPv6 (EnableIPv6 and a subnet): a subnet
+        given without EnableIPv6 is shown but unused, as dockerd 20.10 does."""
+        config = self._config(6)
+        if config is None or not self.record.get("EnableIPv6"):
+            return None
+        return IPv6Network(config["Subnet"])
+
+    @property
+    def gateway6(self) -> IPv6Address:
+        config = self._config(6) or {}
+        if config.get("Gateway"):
+            return IPv6Address(config["Gateway"])
+        assert self.subnet6 is not None
+        return next(self.subnet6.hosts())
+
+    @property
+    def ip_range6(self) -> IPv6Network | None:
+        text = (self._config(6) or {}).get("IPRange")
+        return IPv6Network(text) if text else None
+
+    @property
+    def aux_addresses6(self) -> list[IPv6Address]:
+        aux = (self._config(6) or {}).get("AuxiliaryAddresses") or {}
+        return [IPv6Address(str(text)) for text in aux.values()]
+
+    @property
+    def gateway_interface6(self) -> IPv6Interface | None:
+        if self.subnet6 is None:
+            return None
+        return IPv6Interface(f"{self.gateway6}/{self.subnet6.prefixlen}")
 
     @property
     def masquerade(self) -> bool:
@@ -176,20 +224,16 @@ class NetworkStore:
              labels: dict[str, str] | None = None,
              options: dict[str, str] | None = None,
              ipam_options: dict[str, str] | None = None,
-             aux: dict[str, str] | None = None) -> Network:
+             aux: dict[str, str] | None = None,
+             ipv6: _PoolRequest | None = None, enable_ipv6: bool = False) -> Network:
         config: list[dict[str, Any]] = []
         if subnet is not None:
-            entry: dict[str, Any] = {"Subnet": str(subnet)}  # Docker's order of the fields
-            if ip_range is not None:
-                entry["IPRange"] = str(ip_range)
-            if gateway is not None:
-                entry["Gateway"] = str(gateway)
-            if aux:
-                entry["AuxiliaryAddresses"] = dict(sorted(aux.items()))  # as Go's map
-            config.append(entry)
+            config.append(_config_entry(subnet, ip_range, gateway, aux))
+        if ipv6 is not None and ipv6.subnet is not None:
+            config.append(_config_entry(ipv6.subnet, ipv6.ip_range, ipv6.gateway, ipv6.aux))
         net = Network({
             "Name": name, "Id": secrets.token_hex(32), "Created": created_stamp(),
-            "Scope": "local", "Driver": driver, "EnableIPv4": True, "EnableIPv6": False,
+            "Scope": "local", "Driver": driver, "EnableIPv4": True, "EnableIPv6": enable_ipv6,
             # IPAM.Options as asked for: null when not given, {} when given empty
             "IPAM": {"Driver": "default", "Options": ipam_options, "Config": config},
             "Internal": internal, "Attachable": attachable, "Ingress": False,
@@ -211,8 +255,6 @@ class NetworkStore:
         driver = body.get("Driver") or "bridge"
         if driver != "bridge":
             raise NotFound(f"plugin \"{driver}\" not found")
-        if body.get("EnableIPv6"):
-            raise InvalidParameter("IPv6 networks are not supported by ketch yet")
         ipam_body = body.get("IPAM") or {}
         if not isinstance(ipam_body, dict):
             raise InvalidParameter(f"json: cannot unmarshal {_json_kind(ipam_body)} into Go "
@@ -222,35 +264,33 @@ class NetworkStore:
         if (ipam_body.get("Driver") or "default") != "default":
             raise NotFound(f"plugin \"{ipam_body['Driver']}\" not found")
         configs = ipam_body.get("Config") or []
-        if len(configs) > 1:
-            raise InvalidParameter("ketch networks have one IPv4 subnet")
-        subnet = gateway = ip_range = None
-        aux: dict[str, str] | None = None
-        if configs:
-            config = configs[0]
-            if not isinstance(config, dict):
-                raise InvalidParameter(f"json: cannot unmarshal {_json_kind(config)} into Go "
-                                       "struct field IPAM.IPAM.Config of type "
-                                       "network.IPAMConfig")
-            aux = _string_map(config.get("AuxiliaryAddresses"),
-                              "IPAMConfig.IPAM.Config.AuxiliaryAddresses")
-            if config.get("Subnet"):
-                subnet = ipam.parse_subnet(config["Subnet"])
-            if config.get("IPRange"):
-                if subnet is None:
-                    raise InvalidParameter("ip-range requires a subnet")
-                ip_range = ipam.parse_subnet(config["IPRange"])
-                if not ip_range.subnet_of(subnet):
-                    raise InvalidParameter(f"invalid pool request: ip-range {ip_range} is "
-                                           f"not within the subnet {subnet}")
-            if config.get("Gateway"):
-                if subnet is None:
-                    raise InvalidParameter("a gateway requires a subnet")
-                gateway = ipam.parse_address(config["Gateway"], "gateway")
-                if gateway not in subnet:
-                    raise InvalidParameter(f"no matching subnet for gateway {gateway}")
-            if aux and subnet is None:
-                raise InvalidParameter("auxiliary addresses require a subnet")
+        if not isinstance(configs, list):
+            raise InvalidParameter(f"json: cannot unmarshal {_json_kind(configs)} into Go "
+                                   "struct field IPAM.IPAM.Config of type "
+                                   "[]network.IPAMConfig")
+        requests: dict[int, _PoolRequest] = {}
+        for config in configs:
+            request = _pool_request(config)
+            if request.version in requests:
+                raise InvalidParameter("bridge driver doesn't support multiple subnets")
+            requests[request.version] = request
+        v4 = requests.get(4) or _PoolRequest(4)
+        subnet, gateway, ip_range, aux = v4.subnet, v4.gateway, v4.ip_range, v4.aux
+        assert subnet is None or isinstance(subnet, IPv4Network)
+        assert gateway is None or isinstance(gateway, IPv4Address)
+        assert ip_range is None or isinstance(ip_range, IPv4Network)
+        v6 = requests.get(6)
+        enable_ipv6 = bool(body.get("EnableIPv6"))
+        if enable_ipv6 and (v6 is None or v6.subnet is None):
+            raise Forbidden("could not find an available, non-overlapping IPv6 address pool "
+                            "among the defaults to assign to the network")
+        if v6 is not None and v6.subnet is not None:
+            taken6 = [n for n in (net._config(6) for net in self.by_id.values()) if n]
+            if any(v6.subnet.overlaps(ipam.parse_subnet(t["Subnet"])) for t in taken6):
+                raise Forbidden("invalid pool request: Pool overlaps with other one on this "
+                                "address space")
+            if v6.aux:
+                ipam.check_auxiliary6(v6.aux, v6.subnet, v6.gateway, name)
         if subnet is None:
             subnet = ipam.choose_subnet(taken + routes)
             gateway = next(subnet.hosts())  # shown when chosen for the user, as Docker does
@@ -278,7 +318,8 @@ class NetworkStore:
                          internal=bool(body.get("Internal")),
                          attachable=bool(body.get("Attachable")),
                          labels={str(k): str(v) for k, v in labels.items()},
-                         options=options, ipam_options=ipam_options, aux=aux)
+                         options=options, ipam_options=ipam_options, aux=aux,
+                         ipv6=v6, enable_ipv6=enable_ipv6)
 
     def delete(self, net: Network) -> None:
         self.by_id.pop(net.id, None)
@@ -286,6 +327,60 @@ class NetworkStore:
             os.unlink(os.path.join(self.dir, f"{net.id}.json"))
         except FileNotFoundError:
             pass
+
+
+@dataclass
+class _PoolRequest:
+    """One entry of IPAM.Config, parsed: its IP version comes from its subnet."""
+
+    version: int
+    subnet: ipam.Subnet | None = None
+    ip_range: ipam.Subnet | None = None
+    gateway: ipam.Address | None = None
+    aux: dict[str, str] | None = None
+
+
+def _pool_request(config: Any) -> _PoolRequest:
+    if not isinstance(config, dict):
+        raise InvalidParameter(f"json: cannot unmarshal {_json_kind(config)} into Go "
+                               "struct field IPAM.IPAM.Config of type network.IPAMConfig")
+    aux = _string_map(config.get("AuxiliaryAddresses"),
+                      "IPAMConfig.IPAM.Config.AuxiliaryAddresses")
+    subnet = ipam.parse_subnet(config["Subnet"]) if config.get("Subnet") else None
+    request = _PoolRequest(subnet.version if subnet else 4, subnet, aux=aux)
+    if config.get("IPRange"):
+        if subnet is None:
+            raise InvalidParameter("ip-range requires a subnet")
+        ip_range = ipam.parse_subnet(config["IPRange"])
+        if ip_range.version != subnet.version or not ip_range.subnet_of(subnet):  # type: ignore[arg-type]
+            raise InvalidParameter(f"invalid pool request: ip-range {ip_range} is "
+                                   f"not within the subnet {subnet}")
+        request.ip_range = ip_range
+    if config.get("Gateway"):
+        if subnet is None:
+            raise InvalidParameter("a gateway requires a subnet")
+        try:
+            gateway = ipaddress.ip_address(config["Gateway"])
+        except ValueError:
+            raise InvalidParameter(f"invalid gateway: {config['Gateway']}") from None
+        if gateway not in subnet:
+            raise InvalidParameter(f"no matching subnet for gateway {gateway}")
+        request.gateway = gateway
+    if aux and subnet is None:
+        raise InvalidParameter("auxiliary addresses require a subnet")
+    return request
+
+
+def _config_entry(subnet: ipam.Subnet, ip_range: ipam.Subnet | None,
+                  gateway: ipam.Address | None, aux: dict[str, str] | None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"Subnet": str(subnet)}  # Docker's order of the fields
+    if ip_range is not None:
+        entry["IPRange"] = str(ip_range)
+    if gateway is not None:
+        entry["Gateway"] = str(gateway)
+    if aux:
+        entry["AuxiliaryAddresses"] = dict(sorted(aux.items()))  # as Go's map
+    return entry
 
 
 def _json_kind(value: Any) -> str:
