@@ -143,3 +143,21 @@ def test_bad_ipv6_endpoints(ketchd: Ketchd) -> None:
             refused.stderr
     finally:
         ok(docker(ketchd, "network", "rm", "v6e"))
+
+
+def test_ipv6_addresses_survive_a_daemon_restart(ketchd: Ketchd) -> None:
+    ok(docker(ketchd, "network", "create", "--ipv6", "--subnet", "fdc4:6b74:a::/64", "v6r"))
+    try:
+        ok(docker(ketchd, "run", "-d", "--name", "kept", "--network", "v6r", "busybox",
+                  "sleep", "300"))
+        assert inspect(ketchd, "kept")["NetworkSettings"]["Networks"]["v6r"][
+            "GlobalIPv6Address"] == "fdc4:6b74:a::2"  # ::1 is the gateway
+        ketchd.kill9()
+        ketchd.start()
+        # the running container's address is still taken: the next one gets the next
+        out = ok(docker(ketchd, "run", "--rm", "--network", "v6r", "busybox", "ip", "-6",
+                        "addr", "show", "eth0"))
+        assert "inet6 fdc4:6b74:a::3/64" in out
+    finally:
+        docker(ketchd, "rm", "-f", "kept")
+        ok(docker(ketchd, "network", "rm", "v6r"))
