@@ -104,6 +104,10 @@ def test_an_ipv6_subnet_without_ipv6_is_shown_but_unused(ketchd: Ketchd) -> None
         ep = inspect(ketchd, "c6")["NetworkSettings"]["Networks"]["v6off"]
         assert ep["IPAMConfig"] == {"IPv6Address": "2001:389::f00d"}
         assert ep["GlobalIPv6Address"] == ""
+        # no IPv6 on the interface at all, not even link-local, as dockerd 20.10
+        out = ok(docker(ketchd, "run", "--rm", "--network", "v6off", "busybox", "sh", "-c",
+                        "ip -6 addr show eth0; cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6"))
+        assert "inet6" not in out and out.strip().endswith("1")
     finally:
         docker(ketchd, "rm", "-f", "c6")
         ok(docker(ketchd, "network", "rm", "v6off"))

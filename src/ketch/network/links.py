@@ -127,8 +127,11 @@ def attach(sandbox: str, bridge: str, host_name: str, ifname: str, address: IPv4
             ipr.addr("add", index=index, address=str(address.ip),
                      prefixlen=address.network.prefixlen,
                      broadcast=str(address.network.broadcast_address))
+            # IPv6 on the interface only where the network has it (no link-local address
+            # elsewhere), as dockerd 20.10 sets it
+            _sysctl(f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6",
+                    "0" if address6 is not None else "1")
             if address6 is not None:
-                _sysctl(f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6", "0")
                 _add_ipv6(ipr, index, address6)
             ipr.link("set", index=index, state="up")
             lo = _index(ipr, "lo")
