@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import io
 import json
 import logging
 from collections.abc import Callable, Coroutine
@@ -146,7 +147,9 @@ async def build(request: web.Request) -> web.StreamResponse:
 
     options, host_config = _options(request)
     stream = JsonStream(request)
-    body = cast(BinaryIO, RequestBody(request, asyncio.get_running_loop()))
+    # buffered: tarfile reads a few KiB at a time, each a trip through the event loop
+    body = cast(BinaryIO, io.BufferedReader(RequestBody(request, asyncio.get_running_loop()),
+                                            1 << 20))
     try:
         await _until_client_leaves(request, run_build(
             _engine(request), body, options, host_config=host_config, emit=stream.emit))

@@ -17,6 +17,7 @@ from ketch.errors import KetchError, NotFound
 from ketch.images.rootfs import open_root
 from ketch.util.buildcontext import DOCKERIGNORE, daemon_removals
 from ketch.util.dockerignore import read_patterns
+from ketch.util.files import mark_top_directory
 from ketch.util.tarball.compression import Prefixed, compression
 from ketch.util.tarball.extract import Options, apply_to
 from ketch.util.threads import run_blocking
@@ -51,8 +52,11 @@ async def build(engine: Engine, body: BinaryIO, options: BuildOptions, *,
     """Receive the context from body (a blocking reader), build, tag; returns the image
     ID. The context directory is gone afterwards, whatever happens."""
     top = os.path.join(engine.data_root, "builder")
-    directory = os.path.join(top, "contexts", secrets.token_hex(16))
-    os.makedirs(directory, mode=0o700)
+    contexts = os.path.join(top, "contexts")
+    os.makedirs(contexts, mode=0o700, exist_ok=True)
+    mark_top_directory(contexts)  # a context lands apart from the one just removed
+    directory = os.path.join(contexts, secrets.token_hex(16))
+    os.mkdir(directory, mode=0o700)
     try:
         await run_blocking(receive_context, directory, body, engine.images.limits)
         dockerfile = await run_blocking(read_dockerfile, directory, options.dockerfile)
