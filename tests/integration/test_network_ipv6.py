@@ -138,6 +138,7 @@ def test_bad_ipv6_endpoints(ketchd: Ketchd) -> None:
     ok(docker(ketchd, "network", "create", "--ipv6", "--subnet", "fdc4:6b74:9::/64", "v6e"))
     try:
         for ip6, words in (("bogus", "invalid IPv6 address: bogus"),
+                           ("fe80::1%eth0", "invalid IPv6 address"),
                            ("fdc5::5", "no configured subnet contains IP address")):
             refused = docker(ketchd, "run", "--rm", "--network", "v6e", "--ip6", ip6,
                              "busybox", "true")

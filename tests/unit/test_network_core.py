@@ -4,7 +4,7 @@ ruleset, port bindings, and the network store's rules."""
 from __future__ import annotations
 
 import socket
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
 
 import pytest
@@ -159,3 +159,45 @@ def test_store_rules(tmp_path: Path) -> None:
     assert sorted(n.name for n in again.all()) == ["apps", "bridge", "host", "none"]
     with pytest.raises(NotFound, match="network nope not found"):
         again.get("nope")
+
+
+def test_ipv6_pools_and_records(tmp_path: Path) -> None:
+    pool = ipam.Pool(IPv6Network("fd00:1::/64"), IPv6Address("fd00:1::1"),
+                     IPv6Network("fd00:1::/120"))
+    assert [str(pool.allocate()) for _ in range(2)] == ["fd00:1::2", "fd00:1::3"]
+    pool.release(IPv6Address("fd00:1::2"))
+    assert str(pool.allocate()) == "fd00:1::2"
+    with pytest.raises(InvalidParameter, match="does not belong"):
+        pool.allocate(IPv6Address("fd00:2::5"))
+    for bad in ("fe80::1%eth0", "fd00::/64x"):
+        with pytest.raises(InvalidParameter):
+            ipam.parse_address6(bad)
+    with pytest.raises(InvalidParameter, match="invalid CIDR"):
+        ipam.parse_subnet("fe80::%eth0/64")
+    with pytest.raises(InvalidParameter, match="too small"):
+        ipam.parse_subnet("fd00::/127")
+    store = NetworkStore(str(tmp_path))
+    net = store.create({"Name": "six", "EnableIPv6": True, "IPAM": {"Config": [
+        {"Subnet": "fd00:1::/64", "Gateway": "fd00:1::ffff",
+         "AuxiliaryAddresses": {"a": "fd00:1::a"}}]}}, [])
+    assert net.record["IPAM"]["Config"][0]["Subnet"].startswith("172.")  # IPv4 first
+    assert (str(net.subnet6), str(net.gateway6), [str(a) for a in net.aux_addresses6]) == \
+        ("fd00:1::/64", "fd00:1::ffff", ["fd00:1::a"])
+    store.save(net)
+    unused = store.create({"Name": "shown", "IPAM": {"Config": [{"Subnet": "fd00:2::/64"}]}},
+                          [])
+    assert unused.subnet6 is None and unused.record["EnableIPv6"] is False
+    for body, error, words in (
+            ({"EnableIPv6": True}, Forbidden, "IPv6 address pool"),
+            ({"IPAM": {"Config": [{"Subnet": "fd00:3::/64"}, {"Subnet": "fd00:4::/64"}]}},
+             InvalidParameter, "multiple subnets"),
+            ({"IPAM": {"Config": [{"Subnet": "fd00:1:0:0:1::/80"}]}}, Forbidden, "overlaps"),
+            ({"IPAM": {"Config": [{"Subnet": "fd00:5::/64", "Gateway": "fd00:6::1"}]}},
+             InvalidParameter, "no matching subnet"),
+            ({"IPAM": {"Config": [{"Subnet": "fd00:5::/64", "Gateway": "fd00:5::1%lo"}]}},
+             InvalidParameter, "invalid gateway"),
+            ({"IPAM": {"Config": [{"Subnet": "fd00:5::/64",
+                                   "AuxiliaryAddresses": {"x": "fd00:6::1"}}]}},
+             Forbidden, "must belong")):
+        with pytest.raises(error, match=words):
+            store.create({"Name": "bad", "EnableIPv6": True, **body}, [])

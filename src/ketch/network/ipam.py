@@ -70,6 +70,8 @@ def choose_subnet(taken: Iterable[IPv4Network]) -> IPv4Network:
 def parse_subnet(text: str) -> Subnet:
     """An IPv4 or IPv6 subnet with room for a gateway and a container."""
     try:
+        if "%" in text:  # a zone (fe80::%eth0): Go's parser has none, so no subnet has one
+            raise ValueError
         net = ipaddress.ip_network(text, strict=False)
     except ValueError:
         raise InvalidParameter(f"invalid CIDR address: {text}") from None
@@ -88,6 +90,8 @@ def parse_address(text: str, what: str = "IP address") -> IPv4Address:
 
 def parse_address6(text: str, what: str = "IPv6 address") -> IPv6Address:
     try:
+        if "%" in text:  # a zone: not an address a container can be given
+            raise ValueError
         return IPv6Address(text)
     except ValueError:
         raise InvalidParameter(f"invalid {what}: {text}") from None
@@ -133,6 +137,8 @@ def check_auxiliary6(aux: dict[str, str], subnet: Subnet, gateway: Address | Non
     taken = {str(subnet.network_address), str(gateway or next(subnet.hosts()))}
     for key, text in aux.items():
         try:
+            if "%" in text:
+                raise ValueError
             address = IPv6Address(text)
         except ValueError:
             raise KetchError(f"non parsable secondary ip address ({key}:{text}) passed for "

@@ -360,6 +360,8 @@ def _pool_request(config: Any) -> _PoolRequest:
         if subnet is None:
             raise InvalidParameter("a gateway requires a subnet")
         try:
+            if "%" in str(config["Gateway"]):  # a zone: never a gateway
+                raise ValueError
             gateway = ipaddress.ip_address(config["Gateway"])
         except ValueError:
             raise InvalidParameter(f"invalid gateway: {config['Gateway']}") from None
