@@ -82,7 +82,7 @@ def _endpoint_id(cid: str, net_id: str) -> str:
 
 class Networking:
     def __init__(self, data_root: str, exec_root: str, running: Running,
-                 bridge: str = "ketch0", mtu: int = 1500) -> None:
+                 bridge: str = "ketch0", mtu: int = DEFAULT_MTU) -> None:
         self.store = NetworkStore(data_root)
         self.sandboxes = os.path.join(exec_root, "netns")
         self.running = running
