@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from support.daemon import Ketchd, docker, ok, running_ketchd
+from support.daemon import Ketchd, api, docker, ok, running_ketchd
 
 pytestmark = pytest.mark.integration
 
@@ -143,6 +143,17 @@ def test_bad_ipv6_endpoints(ketchd: Ketchd) -> None:
             refused = docker(ketchd, "run", "--rm", "--network", "v6e", "--ip6", ip6,
                              "busybox", "true")
             assert refused.returncode == 125 and words in refused.stderr, refused.stderr
+        # past the CLI: the API's own checks, one 400 each and no container made
+        before = ok(docker(ketchd, "ps", "-aq"))
+        for ipam_config in (5, {"IPv6Address": 5}, {"IPv6Address": ["fdc4:6b74:9::5"]},
+                            {"IPv4Address": 167772161}):
+            status, body = api(ketchd, "POST", "/containers/create", json.dumps(
+                {"Image": "busybox", "HostConfig": {"NetworkMode": "v6e"},
+                 "NetworkingConfig": {"EndpointsConfig": {"v6e": {
+                     "IPAMConfig": ipam_config}}}}).encode(),
+                "Content-Type: application/json\r\n")
+            assert status == 400 and "IPAMConfig" in json.loads(body)["message"], body
+        assert ok(docker(ketchd, "ps", "-aq")) == before
         refused = docker(ketchd, "run", "--rm", "--ip6", "fdc4:6b74:9::5", "busybox", "true")
         assert "user specified IP address is supported on user defined networks only" in \
             refused.stderr

@@ -244,24 +244,24 @@ class Networking:
     def _check_endpoint(self, net: Network, config: Any) -> dict[str, Any]:
         if not isinstance(config, dict):
             raise InvalidParameter("invalid EndpointSettings: must be an object")
-        wanted = (config.get("IPAMConfig") or {}).get("IPv4Address")
-        if wanted:
-            address = ipam.parse_address(wanted)
+        ipam_config = config.get("IPAMConfig") or {}
+        if not isinstance(ipam_config, dict):
+            raise InvalidParameter("invalid EndpointSettings.IPAMConfig: must be an object")
+        for key, parse in (("IPv4Address", ipam.parse_address),
+                           ("IPv6Address", ipam.parse_address6)):
+            if not ipam_config.get(key):
+                continue
+            if not isinstance(ipam_config[key], str):
+                raise InvalidParameter(f"invalid IPAMConfig.{key}: must be a string")
+            address = parse(ipam_config[key])
             if not net.is_bridge or net.name == "bridge":
                 raise InvalidParameter("user specified IP address is supported on user "
                                        "defined networks only")
-            if address not in net.subnet:
+            # an IPv6 address on a network without IPv6 is only kept, as dockerd 20.10
+            subnet = net.subnet if key == "IPv4Address" else net.subnet6
+            if subnet is not None and address not in subnet:
                 raise InvalidParameter(f"invalid endpoint settings: no configured subnet "
                                        f"contains IP address {address}")
-        wanted6 = (config.get("IPAMConfig") or {}).get("IPv6Address")
-        if wanted6:
-            address6 = ipam.parse_address6(wanted6)
-            if not net.is_bridge or net.name == "bridge":
-                raise InvalidParameter("user specified IP address is supported on user "
-                                       "defined networks only")
-            if net.subnet6 is not None and address6 not in net.subnet6:
-                raise InvalidParameter(f"invalid endpoint settings: no configured subnet "
-                                       f"contains IP address {address6}")
         if config.get("Aliases") and net.name == "bridge":
             raise InvalidParameter("network-scoped alias is supported only for containers "
                                    "in user defined networks")
