@@ -201,3 +201,20 @@ def test_ipv6_pools_and_records(tmp_path: Path) -> None:
              Forbidden, "must belong")):
         with pytest.raises(error, match=words):
             store.create({"Name": "bad", "EnableIPv6": True, **body}, [])
+
+
+def test_default_address_pools() -> None:
+    from ketch.network.defaults import parse_pool
+
+    pools = (parse_pool({"base": "10.123.0.0/16", "size": 24}),
+             parse_pool("base=192.168.77.0/24,size=26"))
+    assert ipam.choose_subnet([], pools) == IPv4Network("10.123.0.0/24")
+    taken = [IPv4Network("10.123.0.0/17"), IPv4Network("10.123.128.0/17")]
+    assert ipam.choose_subnet(taken, pools) == IPv4Network("192.168.77.0/26")
+    with pytest.raises(Forbidden, match="non-overlapping"):
+        ipam.choose_subnet([*taken, IPv4Network("192.168.77.0/24")], pools)
+    assert ipam.choose_subnet([]) == IPv4Network("172.17.0.0/16")  # Docker's own
+    for bad in ({"base": "10.0.0.0/16", "size": 31}, {"base": "10.0.0.0/16"}, "size=24",
+                {"base": "fd00::/48", "size": 64}, ["10.0.0.0/8"]):
+        with pytest.raises(InvalidParameter):
+            parse_pool(bad)

@@ -22,7 +22,8 @@ from ketch import __version__
 DEFAULTS = {"hosts": ["unix:///run/ketch/ketch.sock"], "data-root": "/var/lib/ketch",
             "exec-root": "/run/ketch", "storage-driver": "", "bridge": "ketch0",
             "insecure-registries": [], "registry-mirrors": [], "log-driver": "json-file",
-            "log-opts": {}, "mtu": 0}
+            "log-opts": {}, "mtu": 0, "dns": [], "dns-search": [], "dns-opts": [],
+            "default-address-pools": []}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -42,6 +43,14 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--log-opt", action="append", default=[],
                         help="an option of the default log driver (key=value)")
     parser.add_argument("--mtu", type=int, help="the default bridge's MTU (0: 1500)")
+    parser.add_argument("--dns", action="append", default=[],
+                        help="a DNS server for containers that name none")
+    parser.add_argument("--dns-search", action="append", default=[],
+                        help="a DNS search domain for containers that name none")
+    parser.add_argument("--dns-opt", action="append", default=[],
+                        help="a DNS option for containers that name none")
+    parser.add_argument("--default-address-pool", action="append", default=[],
+                        help="where new networks' subnets come from (base=CIDR,size=N)")
     parser.add_argument("-v", "--version", action="store_true")
     return parser.parse_args(argv)
 
@@ -110,6 +119,17 @@ def main(argv: list[str] | None = None) -> None:
     if not isinstance(mtu, int) or isinstance(mtu, bool) or mtu < 0 or 0 < mtu < 68 \
             or mtu > 65535:
         raise SystemExit(f"ketchd: invalid MTU {mtu!r}: 0 (the default, 1500) or 68 to 65535")
+    lists = {}
+    for key, extra in (("dns", args.dns), ("dns-search", args.dns_search),
+                       ("dns-opts", args.dns_opt)):
+        value = settings[key]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise SystemExit(f"ketchd: \"{key}\" must be a list of strings")
+        lists[key] = tuple(extra or value)  # flags replace the file's, as dockerd's
+    pools = args.default_address_pool or settings["default-address-pools"]
+    if not isinstance(pools, list):
+        raise SystemExit("ketchd: \"default-address-pools\" must be a list of "
+                         "{\"base\": CIDR, \"size\": N}")
     log_opts = settings["log-opts"]
     if not isinstance(log_opts, dict):
         raise SystemExit("ketchd: \"log-opts\" must be an object of strings")
@@ -122,12 +142,16 @@ def main(argv: list[str] | None = None) -> None:
     from ketch.engine.engine import Engine
     from ketch.engine.logconfig import check as check_log_config
     from ketch.errors import KetchError
+    from ketch.network.defaults import NetworkDefaults, check_nameservers, parse_pool
     try:
+        check_nameservers(list(lists["dns"]))
+        network = NetworkDefaults(mtu or 1500, lists["dns"], lists["dns-search"],
+                                  lists["dns-opts"], tuple(parse_pool(p) for p in pools))
         log_config = check_log_config({"LogConfig": log_config})
         config = RegistryConfig(registries["insecure-registries"],
                                 registries["registry-mirrors"])
         asyncio.run(serve(Engine(data_root, exec_root, storage_driver or None,
-                                 bridge, config, log_config, mtu or 1500), socket_path))
+                                 bridge, config, log_config, network), socket_path))
     except KetchError as e:
         raise SystemExit(f"ketchd: {e}") from None
     except KeyboardInterrupt:

@@ -20,6 +20,7 @@ from ketch.engine.containers import Container
 from ketch.engine.names import parse_link
 from ketch.errors import Conflict
 from ketch.network import etcfiles, netns
+from ketch.network.defaults import NetworkDefaults
 from ketch.network.store import Network, NetworkStore
 from ketch.runtime.state import write_atomic
 
@@ -30,9 +31,21 @@ DNS_ADDRESS = "127.0.0.11"
 
 
 class ContainerNames:
-    def __init__(self, store: NetworkStore, running: Callable[[], list[Container]]) -> None:
+    def __init__(self, store: NetworkStore, running: Callable[[], list[Container]],
+                 defaults: NetworkDefaults | None = None) -> None:
         self.store = store
         self.running = running
+        self.defaults = defaults or NetworkDefaults()
+
+    def _resolv_conf(self, host: dict[str, Any], internal: bool) -> tuple[str, list[str]]:
+        """etcfiles.resolv_conf with --dns, --dns-search and --dns-option, each ketchd's
+        own when the container gives none (as dockerd: HostConfig keeps what was asked)."""
+        d = self.defaults
+        return etcfiles.resolv_conf(
+            etcfiles.host_resolv_conf(), internal_dns=internal,
+            dns=host.get("Dns") or list(d.dns),
+            search=host.get("DnsSearch") or list(d.dns_search),
+            options=host.get("DnsOptions") or list(d.dns_options))
 
     def write_files(self, c: Container, addresses: list[IPv4Address | IPv6Address],
                      host_network: bool = False) -> None:
@@ -55,9 +68,7 @@ class ContainerNames:
         else:
             hosts = etcfiles.hosts(hostname, config.get("Domainname") or "",
                                    [str(a) for a in addresses], extra, self.links(c))
-            resolv, _ = etcfiles.resolv_conf(
-                etcfiles.host_resolv_conf(), internal_dns=internal, dns=host.get("Dns") or [],
-                search=host.get("DnsSearch") or [], options=host.get("DnsOptions") or [])
+            resolv, _ = self._resolv_conf(host, internal)
         for name, text in (("hostname", f"{hostname}\n"), ("hosts", hosts),
                            ("resolv.conf", resolv)):
             write_atomic(os.path.join(c.dir, name), text.encode(), 0o644, durable=False)
@@ -189,9 +200,7 @@ class ContainerNames:
         if all(n is None or n.internal for n in nets):
             return []  # no way out: outside names are not answered either, as in Docker
         host = c.host_config
-        _, upstreams = etcfiles.resolv_conf(
-            etcfiles.host_resolv_conf(), internal_dns=True, dns=host.get("Dns") or [],
-            search=host.get("DnsSearch") or [], options=host.get("DnsOptions") or [])
+        _, upstreams = self._resolv_conf(host, True)
         return upstreams
 
 

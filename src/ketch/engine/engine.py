@@ -58,6 +58,7 @@ from ketch.util.humanize import human_duration
 
 if TYPE_CHECKING:
     from ketch.images import Image
+    from ketch.network.defaults import NetworkDefaults
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 KILL_WAIT = 10.0  # seconds a SIGKILL waits for the exit before answering, as dockerd
@@ -86,7 +87,8 @@ class Engine:
     def __init__(self, data_root: str, exec_root: str,
                  storage_driver: str | None = None, bridge: str = "ketch0",
                  registries: RegistryConfig | None = None,
-                 log_config: dict[str, Any] | None = None, mtu: int = 1500) -> None:
+                 log_config: dict[str, Any] | None = None,
+                 network: NetworkDefaults | None = None) -> None:
         from ketch.images import ImageStore, Snapshotter
         from ketch.volumes import VolumeStore
 
@@ -104,7 +106,7 @@ class Engine:
         self.events = EventBus()
         self.volumes = VolumeStore(data_root)
         self.volumes.on_event = functools.partial(self.events.publish, "volume")
-        self.net = Networking(data_root, exec_root, self._running, bridge, mtu)
+        self.net = Networking(data_root, exec_root, self._running, bridge, network)
         self.supervisor = SupervisorClient(exec_root, os.path.join(exec_root, "runtime"))
         self.exit_waiters: dict[str, list[asyncio.Future[int]]] = {}
         self.remove_waiters: dict[str, list[asyncio.Future[None]]] = {}

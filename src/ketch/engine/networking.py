@@ -25,6 +25,7 @@ from ketch.engine.containerdns import ContainerNames
 from ketch.engine.containers import Container
 from ketch.errors import Conflict, Forbidden, InvalidParameter, KetchError, NotFound
 from ketch.network import firewall, ipam, links, netns, ports, proxy
+from ketch.network.defaults import DEFAULT_MTU, NetworkDefaults
 from ketch.network.store import Network, NetworkStore
 from ketch.runtime.state import write_atomic
 
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from ketch.network.dns import Resolver
 
 Running = Callable[[], list[Container]]
-DEFAULT_MTU = 1500  # a network's without com.docker.network.driver.mtu, as Docker's
 
 
 def _endpoint(net: Network | None, config: dict[str, Any] | None) -> dict[str, Any]:
@@ -82,15 +82,16 @@ def _endpoint_id(cid: str, net_id: str) -> str:
 
 class Networking:
     def __init__(self, data_root: str, exec_root: str, running: Running,
-                 bridge: str = "ketch0", mtu: int = DEFAULT_MTU) -> None:
-        self.store = NetworkStore(data_root)
+                 bridge: str = "ketch0", defaults: NetworkDefaults | None = None) -> None:
+        self.defaults = defaults or NetworkDefaults()
+        self.store = NetworkStore(data_root, self.defaults.pools)
         self.sandboxes = os.path.join(exec_root, "netns")
         self.running = running
         self.owner = bridge  # marks our interfaces; names the nftables table (see start)
         self.table = ""
         # the default bridge's (ketchd's --mtu); other networks take theirs from their own
         # option or have Docker's 1500, as dockerd's --mtu leaves them alone
-        self.mtu = mtu
+        self.mtu = self.defaults.mtu
         self.pools: dict[str, ipam.Pool] = {}
         self.pools6: dict[str, ipam.Pool] = {}  # of the networks with IPv6
         self.reservations: dict[str, list[ports.Reservation]] = {}
@@ -98,7 +99,7 @@ class Networking:
         self.resolvers: dict[str, Resolver] = {}
         self.proxies: dict[str, list[proxy.Proxy]] = {}
         self.ipv6 = proxy.ipv6_available()
-        self.names = ContainerNames(self.store, running)
+        self.names = ContainerNames(self.store, running, self.defaults)
         self.loop: asyncio.AbstractEventLoop  # set by the engine: the DNS servers run there
         self.lock = threading.RLock()  # the engine calls in from worker threads
         self.applied = ""  # the nftables table as last written

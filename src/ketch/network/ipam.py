@@ -32,7 +32,14 @@ class AddressInUse(Conflict):
         super().__init__("Address already in use")
 
 
-def default_pools() -> Iterator[IPv4Network]:
+def default_pools(pools: Iterable[tuple[IPv4Network, int]] = ()) -> Iterator[IPv4Network]:
+    """The subnets new networks may take, in order: ketchd's default-address-pools (each
+    base cut into subnets of its size), else Docker's own."""
+    pools = list(pools)
+    if pools:
+        for base, size in pools:
+            yield from base.subnets(new_prefix=size)
+        return
     for second in range(17, 32):
         yield IPv4Network(f"172.{second}.0.0/16")
     yield from IPv4Network("192.168.0.0/16").subnets(new_prefix=20)
@@ -58,9 +65,10 @@ def host_routes(path: str = "/proc/net/route") -> list[IPv4Network]:
     return routes
 
 
-def choose_subnet(taken: Iterable[IPv4Network]) -> IPv4Network:
+def choose_subnet(taken: Iterable[IPv4Network],
+                  pools: Iterable[tuple[IPv4Network, int]] = ()) -> IPv4Network:
     taken = list(taken)
-    for pool in default_pools():
+    for pool in default_pools(pools):
         if not any(pool.overlaps(t) for t in taken):
             return pool
     raise Forbidden("could not find an available, non-overlapping IPv4 address pool among "

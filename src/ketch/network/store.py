@@ -159,7 +159,9 @@ class Network:
 
 
 class NetworkStore:
-    def __init__(self, data_root: str) -> None:
+    def __init__(self, data_root: str,
+                 pools: tuple[tuple[IPv4Network, int], ...] = ()) -> None:
+        self.pools = pools  # ketchd's default-address-pools; Docker's own when empty
         self.dir = os.path.join(data_root, "networks")
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
         self.by_id: dict[str, Network] = {}
@@ -202,8 +204,8 @@ class NetworkStore:
         names = self.names()
         if "bridge" not in names:
             subnet = IPv4Network("172.17.0.0/16")
-            if any(subnet.overlaps(t) for t in taken):
-                subnet = ipam.choose_subnet(taken)
+            if self.pools or any(subnet.overlaps(t) for t in taken):
+                subnet = ipam.choose_subnet(taken, self.pools)
             options = {"com.docker.network.bridge.default_bridge": "true",
                        "com.docker.network.bridge.enable_icc": "true",
                        MASQUERADE_OPTION: "true", HOST_BINDING_OPTION: "0.0.0.0",
@@ -292,7 +294,7 @@ class NetworkStore:
             if v6.aux:
                 ipam.check_auxiliary6(v6.aux, v6.subnet, v6.gateway, name)
         if subnet is None:
-            subnet = ipam.choose_subnet(taken + routes)
+            subnet = ipam.choose_subnet(taken + routes, self.pools)
             gateway = next(subnet.hosts())  # shown when chosen for the user, as Docker does
         elif any(subnet.overlaps(t) for t in taken):
             raise Forbidden("invalid pool request: Pool overlaps with other one on this "
