@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -67,10 +68,18 @@ def test_an_ipv6_network(ketchd: Ketchd) -> None:
                         " ping6 -c1 -W2 c7"))
         assert "Address: fdc4:6b74:1::f00d" in out and "Address: " + ep["IPAddress"] in out
         assert "1 packets received" in out
-        # the host reaches it through the bridge
-        with socket.create_connection(("fdc4:6b74:1::f00d", 8080), timeout=5) as s:
-            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-            assert s.recv(12).startswith(b"HTTP/1.")
+        # the host reaches it through the bridge (httpd may still be starting on a busy host)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("fdc4:6b74:1::f00d", 8080), timeout=5) as s:
+                    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                    assert s.recv(12).startswith(b"HTTP/1.")
+                break
+            except ConnectionRefusedError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
         # the address is taken; after the container, it is free again
         taken = docker(ketchd, "run", "--rm", "--network", "v6on", "--ip6", "fdc4:6b74:1::f00d",
                        "busybox", "true")
