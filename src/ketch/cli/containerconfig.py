@@ -88,8 +88,32 @@ CONTAINER_FLAGS: tuple[Flag, ...] = (
     Flag("pull", kind="string", default="missing",
          help='Pull image before running ("always", "missing", "never")'),
     Flag("quiet", "q", help="Suppress the pull output"),
+    Flag("pid", kind="string", help="PID namespace to use"),
+    Flag("ipc", kind="string", help="IPC mode to use"),
+    Flag("uts", kind="string", help="UTS namespace to use"),
+    Flag("cgroupns", kind="string", help='Cgroup namespace to use (host|private)'),
+    Flag("userns", kind="string", help="User namespace to use"),
     *RESOURCE_FLAGS,
 )
+# the namespace modes the docker CLI lets through (the daemon checks the rest)
+_NS_FLAGS = {"pid": ("PidMode", "PID", ("", "host"), True),
+             "ipc": ("IpcMode", "IPC", (), True),
+             "uts": ("UTSMode", "UTS", ("", "host"), False),
+             "cgroupns": ("CgroupnsMode", "CGROUP", ("", "host", "private"), False),
+             "userns": ("UsernsMode", "USER", ("", "host"), False)}
+
+
+def namespace_modes(opts: Any) -> dict[str, str]:
+    """--pid, --ipc, --uts, --cgroupns, --userns as HostConfig fields, refused as the docker
+    CLI refuses them ("--pid: invalid PID mode")."""
+    out: dict[str, str] = {}
+    for flag, (field, word, plain, joins) in _NS_FLAGS.items():
+        value = getattr(opts, flag) or ""
+        if plain and value not in plain and not (joins and value.startswith("container:")):
+            raise CLIError(f"--{flag}: invalid {word} mode", 125)
+        if value:
+            out[field] = value
+    return out
 
 
 def parse_labels(items: list[str]) -> dict[str, str]:
@@ -526,6 +550,7 @@ def build_create_body(opts: Parsed, image: str, cmd: list[str],
     }
     if opts.init:
         host_config["Init"] = True
+    host_config.update(namespace_modes(opts))
     host_config.update(resource_host_config(opts))
     return {**config, "HostConfig": host_config,
             "NetworkingConfig": {"EndpointsConfig": endpoints}}

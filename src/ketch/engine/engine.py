@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ketch.distribution.auth import Credentials
 from ketch.distribution.progress import Emit
 from ketch.distribution.registries import RegistryConfig
-from ketch.engine import health, logconfig, restarts, security, system
+from ketch.engine import health, logconfig, nsmodes, restarts, security, system
 from ketch.engine import logs as logfile
 from ketch.engine.containers import Container, ContainerStore
 from ketch.engine.events import EventBus
@@ -47,6 +47,7 @@ from ketch.engine.spec import (
 from ketch.engine.supervisor_client import SupervisorClient
 from ketch.errors import (
     Conflict,
+    HostError,
     InvalidParameter,
     KetchError,
     NotFound,
@@ -148,6 +149,8 @@ class Engine:
         for c in self.containers.all():  # a new daemon counts the volumes its running
             if c.running:                # containers hold again: their exits let go of them
                 await asyncio.to_thread(self._mount_volumes, c)
+            else:  # one that ended while ketchd was down lends its /dev/shm no more
+                await asyncio.to_thread(nsmodes.unmount_shared_shm, c.dir)
         await self.supervisor.ensure_running()
         # subscribe first, then read the state: no exit can fall between the two
         reader = await self.supervisor.subscribe()
@@ -296,6 +299,7 @@ class Engine:
                 pass  # what is left is swept at the next start of ketchd
             c.save()
             await asyncio.to_thread(self._unmount_volumes, c)
+            await asyncio.to_thread(nsmodes.unmount_shared_shm, c.dir)
             try:
                 await self.supervisor.call("forget", id=c.id)
             except KetchError:
@@ -374,6 +378,7 @@ class Engine:
             raise InvalidParameter(f"the working directory '{workdir}' is invalid, it needs "
                                    "to be an absolute path")
         host["RestartPolicy"] = restarts.check(host)
+        nsmodes.check(host, body, self.containers.get)
         caps = capabilities(DEFAULT_CAPS, host)  # unknown names fail now, not at start
         security.check(host, namespaces_for(host))
         security.seccomp(host, caps)  # a profile that does not parse, too
@@ -649,12 +654,18 @@ class Engine:
             await self._after_failed_start(c)
             raise
         try:
+            lenders = nsmodes.lenders(c.host_config, self.containers.get)
+            if c.host_config.get("IpcMode") == "shareable":
+                await asyncio.to_thread(nsmodes.mount_shared_shm, c.dir,
+                                        int(c.host_config.get("ShmSize") or 64 << 20))
             spec = build_spec(c.record, image_config, rootfs, c.dir, sandbox,
-                              self.net.names.link_env(c))
-        except KetchError as e:
+                              self.net.names.link_env(c), lenders)
+        except (KetchError, OSError) as e:
             await self._net(self.net.teardown, c)
             self._start_failed(c, str(e), 126)
             await self._after_failed_start(c)
+            if isinstance(e, OSError):
+                raise HostError(f"cannot set up /dev/shm: {e.strerror or e}") from None
             raise
         os.makedirs(c.bundle, exist_ok=True)
         write_atomic(os.path.join(c.bundle, "config.json"), json.dumps(spec).encode(),
@@ -699,6 +710,7 @@ class Engine:
 
     async def _after_failed_start(self, c: Container) -> None:
         """Whoever waits on it learns now: attachers, waiters, and --rm removes it."""
+        await asyncio.to_thread(nsmodes.unmount_shared_shm, c.dir)
         try:
             await self.supervisor.call("forget", id=c.id, release=True)
         except KetchError:
@@ -943,6 +955,7 @@ class Engine:
         for name in volumes or []:
             if not self.volume_users(name):
                 self._remove_volume(name)
+        nsmodes.unmount_shared_shm(tombstone)  # not to empty a tmpfs and fail on it
         shutil.rmtree(tombstone, ignore_errors=True)
 
     async def rename(self, ref: str, new_name: str) -> None:

@@ -82,6 +82,11 @@ def normalized(host: dict[str, Any], masked: list[str], readonly: list[str]
     for key in ("Ulimits", "Devices"):
         out[key] = out.get(key) or []
     out["OomKillDisable"] = bool(out.get("OomKillDisable"))
+    # dockerd's defaults: a private IPC namespace; the host's cgroup namespace on cgroup v1
+    # and a private one on v2
+    out["IpcMode"] = out.get("IpcMode") or "private"
+    out["CgroupnsMode"] = out.get("CgroupnsMode") or (
+        "private" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "host")
     if not out.get("Privileged"):
         if out.get("MaskedPaths") is None:
             out["MaskedPaths"] = list(masked)

@@ -211,7 +211,10 @@ class Networking:
             if endpoints:
                 raise InvalidParameter("conflicting options: container type network can't "
                                        "be used with other networks")
-            joined = lookup_container(mode.partition(":")[2])
+            try:
+                joined = lookup_container(mode.partition(":")[2])
+            except NotFound as e:  # a 404 would send the docker CLI pulling the image
+                raise InvalidParameter(str(e)) from None
             host["NetworkMode"] = f"container:{joined.id}"
             return settings({}), {}
         try:

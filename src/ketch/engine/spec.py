@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ketch.engine import security
+from ketch.engine import nsmodes, security
 from ketch.engine.hostconfig import capabilities, resources, tmpfs_mounts
 from ketch.engine.mounts import parse_mount, spec_mounts
 from ketch.engine.users import read_db
@@ -33,7 +33,7 @@ INIT_BINARIES = ("/usr/bin/tini-static", "/usr/libexec/docker/docker-init")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def _mounts(shm_size: int, read_only: bool) -> list[dict[str, Any]]:
+def _mounts(read_only: bool) -> list[dict[str, Any]]:
     return [
         {"destination": "/proc", "type": "proc", "source": "proc",
          "options": ["nosuid", "noexec", "nodev"]},
@@ -47,8 +47,6 @@ def _mounts(shm_size: int, read_only: bool) -> list[dict[str, Any]]:
          "options": ["ro", "nosuid", "noexec", "nodev"]},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
          "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm_size}"]},
     ]
 
 
@@ -167,10 +165,22 @@ def all_capabilities() -> list[str]:
     return held()
 
 
-def namespaces_for(host: dict[str, Any], sandbox: str | None = None) -> list[dict[str, Any]]:
-    """The container's namespaces: its own mount, uts, pid and ipc, and the network
-    namespace made for it (sandbox), a new one, or none of its own for --network host."""
-    namespaces: list[dict[str, Any]] = [{"type": t} for t in ("mount", "uts", "pid", "ipc")]
+def namespaces_for(host: dict[str, Any], sandbox: str | None = None,
+                   lenders: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The container's namespaces: its own mount, and uts, pid and ipc unless shared with
+    the host (--uts/--pid/--ipc host) or joined from the running container that lends
+    them (lenders); a cgroup one for --cgroupns private; and the network namespace made
+    for it (sandbox), a new one, or none of its own for --network host."""
+    shared = nsmodes.host_namespaces(host)
+    namespaces: list[dict[str, Any]] = [{"type": "mount"}]
+    for kind in ("uts", "pid", "ipc"):
+        if kind in shared:
+            continue
+        lender = (lenders or {}).get(kind)
+        namespaces.append({"type": kind, "path": f"/proc/{lender.state['Pid']}/ns/{kind}"}
+                          if lender is not None else {"type": kind})
+    if host.get("CgroupnsMode") == "private":
+        namespaces.append({"type": "cgroup"})
     if sandbox is not None:
         namespaces.append({"type": "network", "path": sandbox})
     elif (host.get("NetworkMode") or "default") != "host":
@@ -180,7 +190,8 @@ def namespaces_for(host: dict[str, Any], sandbox: str | None = None) -> list[dic
 
 def build_spec(record: dict[str, Any], image_config: dict[str, Any], rootfs: str,
                container_dir: str, sandbox: str | None = None,
-               links: list[str] | None = None) -> dict[str, Any]:
+               links: list[str] | None = None,
+               lenders: dict[str, Any] | None = None) -> dict[str, Any]:
     """The OCI spec; `sandbox` is the network namespace made for the container (None:
     the host's, for --network host)."""
     config = record["Config"]
@@ -188,10 +199,14 @@ def build_spec(record: dict[str, Any], image_config: dict[str, Any], rootfs: str
     image_cfg = image_config.get("config") or {}
     hostname = config.get("Hostname") or record["Id"][:12]
     network = host.get("NetworkMode") or "default"
-    namespaces = namespaces_for(host, sandbox)
+    namespaces = namespaces_for(host, sandbox, lenders)
     privileged = bool(host.get("Privileged"))
     options = security.security_options(host)
-    mounts = _mounts(int(host.get("ShmSize") or 64 * 1024 * 1024), bool(host.get("ReadonlyRootfs")))
+    shm_size = int(host.get("ShmSize") or 64 * 1024 * 1024)
+    mounts = _mounts(bool(host.get("ReadonlyRootfs")))
+    shm = nsmodes.shm_mount(host, container_dir, lenders or {}, shm_size)
+    if shm is not None:
+        mounts.append(shm)
     for m in mounts:  # privileged: /sys writable, and cgroups too (or when asked for)
         writable = privileged or (m["destination"] == "/sys/fs/cgroup" and
                                   options.writable_cgroups)
@@ -250,6 +265,8 @@ def build_spec(record: dict[str, Any], image_config: dict[str, Any], rootfs: str
         spec["linux"]["seccomp"] = profile
     if config.get("Domainname"):
         spec["domainname"] = config["Domainname"]
-    if network == "host":
-        spec.pop("hostname")
+    if network == "host" or host.get("UTSMode") == "host":
+        spec.pop("hostname")  # the host's, never set by the container
+    if host.get("UTSMode") == "host":
+        spec.pop("domainname", None)
     return spec

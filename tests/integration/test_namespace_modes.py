@@ -1,0 +1,108 @@
+"""--pid, --ipc, --uts, --cgroupns and --userns as dockerd 20.10 answers them on this
+machine (cgroup v1): the host's namespaces, another running container's (IPC only from a
+shareable one, with its /dev/shm), no /dev/shm for --ipc none, and Docker's errors, for
+the docker CLI and ketch's alike."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from support.daemon import Ketchd, docker, ok, running_ketchd
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def ketchd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ketchd]:
+    with running_ketchd(tmp_path_factory.mktemp("ketchd")) as daemon:
+        yield daemon
+
+
+def test_the_hosts_namespaces(ketchd: Ketchd) -> None:
+    own = ok(docker(ketchd, "run", "--rm", "busybox", "sh", "-c", "ps -o pid | wc -l"))
+    host = ok(docker(ketchd, "run", "--rm", "--pid", "host", "busybox", "sh", "-c",
+                     "ps -o pid | wc -l"))
+    assert int(own) <= 4 < int(host)  # the container's two or three, or every host process
+    assert ok(docker(ketchd, "run", "--rm", "--uts", "host", "busybox",
+                     "hostname")).strip() == socket.gethostname()
+    assert os.uname().nodename == socket.gethostname()  # nothing set the host's name
+    # the host's /dev/shm: a file made there is seen
+    marker = f"/dev/shm/ketch-test-{os.getpid()}"
+    with open(marker, "w") as f:
+        f.write("host")
+    try:
+        assert ok(docker(ketchd, "run", "--rm", "--ipc", "host", "busybox", "cat",
+                         marker)) == "host"
+    finally:
+        os.unlink(marker)
+    assert ok(docker(ketchd, "run", "--rm", "--ipc", "host", "busybox", "sh", "-c",
+                     "readlink /proc/self/ns/ipc")).strip() == os.readlink("/proc/self/ns/ipc")
+    none = docker(ketchd, "run", "--rm", "--ipc", "none", "busybox", "ls", "/dev/shm")
+    assert none.returncode != 0 and "No such file or directory" in none.stderr
+    # a private cgroup namespace: the container's cgroup is its root
+    assert ok(docker(ketchd, "run", "--rm", "--cgroupns", "private", "busybox", "sh", "-c",
+                     "grep -c ':/$' /proc/self/cgroup")).strip() != "0"
+    inspect = ok(docker(ketchd, "create", "--name", "modes", "busybox"))
+    modes = ok(docker(ketchd, "inspect", "-f", "{{.HostConfig.IpcMode}} "
+                      "{{.HostConfig.PidMode}} {{.HostConfig.UTSMode}}", inspect.strip()))
+    assert modes.split() == ["private"]
+    ok(docker(ketchd, "rm", "modes"))
+
+
+def test_another_containers_namespaces(ketchd: Ketchd) -> None:
+    ok(docker(ketchd, "run", "-d", "--name", "donor", "busybox", "sleep", "300"))
+    ok(docker(ketchd, "run", "-d", "--name", "sharer", "--ipc", "shareable", "busybox", "sh",
+              "-c", "echo hi > /dev/shm/x; sleep 300"))
+    try:
+        ps = ok(docker(ketchd, "run", "--rm", "--pid", "container:donor", "busybox", "ps",
+                       "-o", "args"))
+        assert "sleep 300" in ps
+        refused = docker(ketchd, "run", "--rm", "--ipc", "container:donor", "busybox", "true")
+        assert refused.returncode == 125 and "non-shareable IPC (hint: use " \
+            "IpcMode:shareable for the donor container)" in refused.stderr
+        deadline = 50
+        while deadline and ok(docker(ketchd, "exec", "sharer", "ls", "/dev/shm")) != "x\n":
+            deadline -= 1
+        assert ok(docker(ketchd, "run", "--rm", "--ipc", "container:sharer", "busybox", "cat",
+                         "/dev/shm/x")) == "hi\n"
+        ipc = ok(docker(ketchd, "exec", "sharer", "readlink", "/proc/self/ns/ipc"))
+        assert ok(docker(ketchd, "run", "--rm", "--ipc", "container:sharer", "busybox",
+                         "readlink", "/proc/self/ns/ipc")) == ipc
+        ok(docker(ketchd, "stop", "-t", "0", "donor"))
+        stopped = docker(ketchd, "run", "--rm", "--pid", "container:donor", "busybox", "true")
+        assert stopped.returncode == 125 and "is not running" in stopped.stderr
+        sharer = ok(docker(ketchd, "inspect", "-f", "{{.Id}}", "sharer")).strip()
+        shm = ketchd.data_root / "containers" / sharer / "shm"
+        assert os.path.ismount(shm)
+        ok(docker(ketchd, "rm", "-f", "sharer"))
+        assert not os.path.ismount(shm)
+    finally:
+        docker(ketchd, "rm", "-f", "donor", "sharer")
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--pid", "container:nope"], "No such container: nope"),
+    (["--ipc", "container:nope"], "No such container: nope"),
+    (["--network", "container:nope"], "No such container: nope"),
+    (["--uts", "host", "--hostname", "x"], "conflicting options: hostname and the UTS mode"),
+    (["--pid", "bogus"], "--pid: invalid PID mode"),
+    (["--uts", "bogus"], "--uts: invalid UTS mode"),
+    (["--cgroupns", "bogus"], "--cgroupns: invalid CGROUP mode"),
+    (["--userns", "bogus"], "--userns: invalid USER mode"),
+])
+def test_bad_modes(ketchd: Ketchd, args: list[str], words: str) -> None:
+    before = ok(docker(ketchd, "ps", "-aq"))
+    for cli in ("docker", "ketch"):
+        refused = docker(ketchd, "create", *args, "busybox") if cli == "docker" else \
+            subprocess.run([sys.executable, "-m", "ketch.cli.main", "create", *args,
+                            "busybox"], env=ketchd.env(), capture_output=True, text=True,
+                           timeout=30, check=False)
+        assert refused.returncode != 0 and words in refused.stderr, (cli, refused.stderr)
+        assert "Unable to find image" not in refused.stderr  # not taken for a missing image
+    assert ok(docker(ketchd, "ps", "-aq")) == before
