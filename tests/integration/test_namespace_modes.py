@@ -1,15 +1,17 @@
 """--pid, --ipc, --uts, --cgroupns and --userns as dockerd 20.10 answers them on this
 machine (cgroup v1): the host's namespaces, another running container's (IPC only from a
 shareable one, with its /dev/shm), no /dev/shm for --ipc none, and Docker's errors, for
-the docker CLI and ketch's alike."""
+the docker CLI and ketch's alike; and the other run flags ketch's CLI lacked."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -100,9 +102,41 @@ def test_bad_modes(ketchd: Ketchd, args: list[str], words: str) -> None:
     before = ok(docker(ketchd, "ps", "-aq"))
     for cli in ("docker", "ketch"):
         refused = docker(ketchd, "create", *args, "busybox") if cli == "docker" else \
-            subprocess.run([sys.executable, "-m", "ketch.cli.main", "create", *args,
-                            "busybox"], env=ketchd.env(), capture_output=True, text=True,
-                           timeout=30, check=False)
+            ketch_cli(ketchd, "create", *args, "busybox")
         assert refused.returncode != 0 and words in refused.stderr, (cli, refused.stderr)
         assert "Unable to find image" not in refused.stderr  # not taken for a missing image
     assert ok(docker(ketchd, "ps", "-aq")) == before
+
+
+def ketch_cli(ketchd: Ketchd, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ketch.cli.main", *args], env=ketchd.env(),
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_other_run_flags(ketchd: Ketchd, tmp_path: Any) -> None:
+    """--cidfile, --label-file, --runtime and --storage-opt, with the docker CLI's and
+    ketch's CLI alike."""
+    labels = tmp_path / "labels"
+    labels.write_text("# team labels\n\na=1\n  b=two words\nbare\n")
+    for run in (lambda *a: docker(ketchd, *a), lambda *a: ketch_cli(ketchd, *a)):
+        cidfile = tmp_path / "cid"
+        made = ok(run("create", "--cidfile", str(cidfile), "--label-file", str(labels),
+                      "--label", "a=2", "--runtime", "runc", "busybox"))
+        assert cidfile.read_text() == made.strip()
+        info = json.loads(ok(docker(ketchd, "inspect", made.strip())))[0]
+        # a key without a value is dropped from a file, as the docker CLI does
+        assert info["Config"]["Labels"] == {"a": "2", "b": "two words"}
+        assert info["HostConfig"]["ContainerIDFile"] == str(cidfile)
+        again = run("create", "--cidfile", str(cidfile), "busybox")
+        assert again.returncode == 1 and "container ID file found" in again.stderr
+        again = run("run", "--cidfile", str(cidfile), "busybox", "true")
+        assert again.returncode == 125 and "container ID file found" in again.stderr
+        ok(docker(ketchd, "rm", made.strip()))
+        cidfile.unlink()
+        # a failed create leaves no file behind
+        failed = run("create", "--cidfile", str(cidfile), "--runtime", "nope", "busybox")
+        assert failed.returncode != 0 and "unknown or invalid runtime name: nope" in \
+            failed.stderr and not cidfile.exists()
+        quota = run("create", "--storage-opt", "size=1G", "busybox")
+        assert quota.returncode != 0 and "--storage-opt is supported only for overlay over " \
+            "xfs with 'pquota' mount option" in quota.stderr, quota.stderr

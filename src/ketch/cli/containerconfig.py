@@ -88,6 +88,12 @@ CONTAINER_FLAGS: tuple[Flag, ...] = (
     Flag("pull", kind="string", default="missing",
          help='Pull image before running ("always", "missing", "never")'),
     Flag("quiet", "q", help="Suppress the pull output"),
+    Flag("cidfile", kind="string", help="Write the container ID to the file"),
+    Flag("label-file", kind="list", help="Read in a line delimited file of labels",
+         metavar="list"),
+    Flag("runtime", kind="string", help="Runtime to use for this container"),
+    Flag("storage-opt", kind="list", help="Storage driver options for the container",
+         metavar="list"),
     Flag("pid", kind="string", help="PID namespace to use"),
     Flag("ipc", kind="string", help="IPC mode to use"),
     Flag("uts", kind="string", help="UTS namespace to use"),
@@ -113,6 +119,35 @@ def namespace_modes(opts: Any) -> dict[str, str]:
             raise CLIError(f"--{flag}: invalid {word} mode", 125)
         if value:
             out[field] = value
+    return out
+
+
+def label_file_lines(paths: list[str]) -> list[str]:
+    """--label-file: `key=value` lines; blank ones, `#` comments and lines without `=`
+    skipped, as the docker CLI's env-file reader does for labels."""
+    lines: list[str] = []
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as e:
+            raise CLIError(f"open {path}: {(e.strerror or str(e)).lower()}", 125) from None
+        except UnicodeDecodeError:
+            raise CLIError(f"label file {path} contains invalid utf8 bytes", 125) from None
+        for raw in text.removeprefix("\ufeff").splitlines():
+            line = raw.lstrip()
+            if "=" in line and not line.startswith("#"):
+                lines.append(line)
+    return lines
+
+
+def storage_opts(items: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise CLIError(f"invalid storage option: {item}", 125)
+        out[key] = value
     return out
 
 
@@ -515,7 +550,8 @@ def build_create_body(opts: Parsed, image: str, cmd: list[str],
         "WorkingDir": opts.workdir or "",
         "Entrypoint": entrypoint,
         "OnBuild": None,
-        "Labels": parse_labels(opts.label),
+        "Labels": {**parse_labels(label_file_lines(opts.label_file)),
+                   **parse_labels(opts.label)},
     }
     healthcheck = health_flags(opts)
     if healthcheck is not None:
@@ -528,7 +564,7 @@ def build_create_body(opts: Parsed, image: str, cmd: list[str],
         "Binds": binds,
         "Mounts": mounts,
         "Tmpfs": tmpfs_flag(opts.tmpfs) or None,
-        "ContainerIDFile": "",
+        "ContainerIDFile": opts.cidfile or "",
         "LogConfig": log_config(opts.log_driver or "", opts.log_opt),
         "NetworkMode": network,
         "PortBindings": bindings,
@@ -550,6 +586,10 @@ def build_create_body(opts: Parsed, image: str, cmd: list[str],
     }
     if opts.init:
         host_config["Init"] = True
+    if opts.runtime:
+        host_config["Runtime"] = opts.runtime
+    if opts.storage_opt:
+        host_config["StorageOpt"] = storage_opts(opts.storage_opt)
     host_config.update(namespace_modes(opts))
     host_config.update(resource_host_config(opts))
     return {**config, "HostConfig": host_config,

@@ -389,6 +389,11 @@ class Engine:
         logconfig.check(host, self.log_config)
         if host.get("Runtime") and host["Runtime"] not in system.RUNTIMES:
             raise InvalidParameter(f"unknown or invalid runtime name: {host['Runtime']}")
+        if host.get("StorageOpt"):  # a size limit needs project quotas neither driver has here
+            raise InvalidParameter(
+                "--storage-opt is supported only for overlay over xfs with 'pquota' mount "
+                "option" if self.snapshots.driver == "overlay2" else
+                f"--storage-opt is not supported for {self.snapshots.driver}")
         tmpfs_mounts(host)
         for key in ("Cmd", "Entrypoint", "Env"):
             value = body.get(key)

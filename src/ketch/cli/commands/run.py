@@ -8,6 +8,8 @@ without a tty (--sig-proxy), the terminal is raw with one.
 
 from __future__ import annotations
 
+import os
+
 from ketch.cli.command import CLIError, Command, ExitCode
 from ketch.cli.containerconfig import CONTAINER_FLAGS, build_create_body
 from ketch.cli.context import Context
@@ -79,6 +81,35 @@ def missing_image_name(image: str) -> str | None:
 def create_container(ctx: Context, body: dict[str, Any], name: str | None,
                      pull_policy: str = "missing", quiet: bool = False,
                      platform: str = "") -> str:
+    cidfile = (body.get("HostConfig") or {}).get("ContainerIDFile") or ""
+    handle = _open_cidfile(cidfile) if cidfile else None
+    try:
+        container_id = _create_pulling(ctx, body, name, pull_policy, quiet, platform)
+        if handle is not None:
+            handle.write(container_id)
+            handle.close()
+            handle = None
+    finally:
+        if handle is not None:  # the create failed: no file left, as the docker CLI
+            handle.close()
+            os.unlink(cidfile)
+    return container_id
+
+
+def _open_cidfile(path: str) -> Any:
+    """--cidfile: made before the create (an existing one is refused), written after."""
+    try:
+        return open(path, "x", encoding="utf-8")  # closed by the caller
+    except FileExistsError:
+        raise CLIError(f"container ID file found, make sure the other container isn't "
+                       f"running or delete {path}", 1) from None  # run: 125
+    except OSError as e:
+        raise CLIError(f"failed to create the container ID file: {e.strerror or e}",
+                       1) from None
+
+
+def _create_pulling(ctx: Context, body: dict[str, Any], name: str | None, pull_policy: str,
+                    quiet: bool, platform: str) -> str:
     client = ctx.client
     image = body["Image"]
     if pull_policy == "always":
