@@ -137,6 +137,16 @@ def test_other_run_flags(ketchd: Ketchd, tmp_path: Any) -> None:
         failed = run("create", "--cidfile", str(cidfile), "--runtime", "nope", "busybox")
         assert failed.returncode != 0 and "unknown or invalid runtime name: nope" in \
             failed.stderr and not cidfile.exists()
+        # no proportional I/O weight on this kernel: dockerd's warning, the weight dropped
+        weighted = run("create", "--blkio-weight", "500", "busybox")
+        assert weighted.returncode == 0 and "WARNING: Your kernel does not support Block " \
+            "I/O weight or the cgroup is not mounted. Weight discarded." in weighted.stderr
+        assert ok(docker(ketchd, "inspect", "-f", "{{.HostConfig.BlkioWeight}}",
+                         weighted.stdout.strip())).strip() == "0"
+        ok(docker(ketchd, "rm", weighted.stdout.strip()))
+        light = run("create", "--blkio-weight", "5", "busybox")
+        assert light.returncode != 0 and "Range of blkio weight is from 10 to 1000" in \
+            light.stderr
         quota = run("create", "--storage-opt", "size=1G", "busybox")
         assert quota.returncode != 0 and "--storage-opt is supported only for overlay over " \
             "xfs with 'pquota' mount option" in quota.stderr, quota.stderr

@@ -20,6 +20,8 @@ FLAGS: tuple[Flag, ...] = (
     Flag("memory-reservation", kind="string", help="Memory soft limit", metavar="bytes"),
     Flag("cpus", kind="string", help="Number of CPUs", metavar="decimal"),
     Flag("cpu-shares", "c", "int", help="CPU shares (relative weight)"),
+    Flag("blkio-weight", kind="int",
+         help="Block IO (relative weight), between 10 and 1000, or 0 to disable"),
     Flag("cpu-period", kind="int", help="Limit CPU CFS (Completely Fair Scheduler) period"),
     Flag("cpu-quota", kind="int", help="Limit CPU CFS (Completely Fair Scheduler) quota"),
     Flag("cpuset-cpus", kind="string", help="CPUs in which to allow execution (0-3, 0,1)"),
@@ -187,7 +189,7 @@ def host_config(opts: Any) -> dict[str, Any]:
         host["NanoCpus"] = nano_cpus(opts.cpus)
     for flag, key in (("cpu_shares", "CpuShares"), ("cpu_period", "CpuPeriod"),
                       ("cpu_quota", "CpuQuota"), ("pids_limit", "PidsLimit"),
-                      ("oom_score_adj", "OomScoreAdj")):
+                      ("oom_score_adj", "OomScoreAdj"), ("blkio_weight", "BlkioWeight")):
         if flag in opts.given:
             host[key] = getattr(opts, flag)
     for flag, key in (("cpuset_cpus", "CpusetCpus"), ("cpuset_mems", "CpusetMems")):

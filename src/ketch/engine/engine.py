@@ -29,6 +29,7 @@ from ketch.engine.hostconfig import (
     capabilities,
     check_cpus,
     check_types,
+    discard_blkio_weight,
     normalized,
     resources,
     tmpfs_mounts,
@@ -385,6 +386,8 @@ class Engine:
         if host.get("Init"):
             init_mount()  # no init binary here: say so now, not at start
         resources(host)
+        weightless, warnings = discard_blkio_weight(host)
+        host.update(weightless)
         check_cpus(host)
         logconfig.check(host, self.log_config)
         if host.get("Runtime") and host["Runtime"] not in system.RUNTIMES:
@@ -444,7 +447,7 @@ class Engine:
             raise
         self.containers.add(c)
         self.container_event(c, "create")
-        return {"Id": cid, "Warnings": []}
+        return {"Id": cid, "Warnings": warnings}
 
     # -- volumes and bind mounts ---------------------------------------------------
 

@@ -186,3 +186,16 @@ def tmpfs_mounts(host: dict[str, Any]) -> list[dict[str, Any]]:
         mounts.append({"destination": dest, "type": "tmpfs", "source": "tmpfs",
                        "options": options})
     return mounts
+
+
+def discard_blkio_weight(section: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """BlkioWeight, checked and then discarded with dockerd's warning, as dockerd does on
+    a kernel without a proportional-weight I/O scheduler (this machine's: no CFQ/BFQ)."""
+    weight = section.get("BlkioWeight")
+    if not weight:
+        return section, []
+    if not isinstance(weight, int) or isinstance(weight, bool) or not 10 <= weight <= 1000:
+        raise InvalidParameter("Range of blkio weight is from 10 to 1000")
+    return {**section, "BlkioWeight": 0}, [
+        "Your kernel does not support Block I/O weight or the cgroup is not mounted. "
+        "Weight discarded."]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ketch.engine import restarts
-from ketch.engine.hostconfig import check_cpus, check_types, resources
+from ketch.engine.hostconfig import check_cpus, check_types, discard_blkio_weight, resources
 from ketch.errors import Conflict, InvalidParameter
 
 if TYPE_CHECKING:
@@ -23,14 +23,7 @@ def updated(c: Container, body: dict[str, Any]) -> tuple[dict[str, Any], list[st
     the warnings dockerd would give."""
     check_types(body, "update")
     host = dict(c.host_config)
-    warnings = []
-    if body.get("BlkioWeight"):
-        weight = body["BlkioWeight"]
-        if not isinstance(weight, int) or not 10 <= weight <= 1000:
-            raise InvalidParameter("Range of blkio weight is from 10 to 1000")
-        warnings.append("Your kernel does not support Block I/O weight or the cgroup is not "
-                        "mounted. Weight discarded.")
-        body = {**body, "BlkioWeight": 0}
+    body, warnings = discard_blkio_weight(body)
     if body.get("NanoCpus") and host.get("CpuQuota"):
         raise Conflict("Conflicting options: NanoCPUs can not be updated as CPU Quota has "
                        "already been set")
