@@ -6,10 +6,7 @@ and down -v leaving nothing of the project behind."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +14,7 @@ import pytest
 
 from support.daemon import Ketchd, ok, running_ketchd
 from support.daemon import docker as docker_cli
+from support.web import fetch, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -50,26 +48,12 @@ def kd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ketchd]:
         yield daemon
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _page(port: int) -> str:
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
-                return str(r.read().decode())
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    return fetch(f"http://127.0.0.1:{port}/")
 
 
 def test_docker_compose_two_services(kd: Ketchd, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     (tmp_path / "docker-compose.yml").write_text(PROJECT.format(port=port))
 
     def compose(*args: str, timeout: float = 120) -> str:

@@ -7,11 +7,9 @@ each other, and bad input refused before anything starts."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import pytest
 
 from support.daemon import Ketchd, ok, running_ketchd
 from support.daemon import docker as docker_cli
+from support.web import fetch, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -59,22 +58,8 @@ def kd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ketchd]:
         yield daemon
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _page(port: int) -> str:
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
-                return str(r.read().decode())
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    return fetch(f"http://127.0.0.1:{port}/")
 
 
 def run(kd: Ketchd, cwd: Path, *args: str, timeout: float = 120
@@ -103,7 +88,7 @@ def leftovers(kd: Ketchd, project: str) -> dict[str, str]:
 
 @pytest.fixture
 def two_services(tmp_path: Path) -> tuple[Path, int]:
-    port = _free_port()
+    port = free_port()
     (tmp_path / "compose.yaml").write_text(PROJECT.format(port=port))
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "Dockerfile").write_text(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ketch.network import proxy
+from support import web
 from support.daemon import Ketchd, ok, running_ketchd
 
 pytestmark = pytest.mark.integration
@@ -36,15 +36,7 @@ def free_port() -> int:
 
 
 def fetch(url: str, timeout: float = 5) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                return str(answer.read().decode())
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    return web.fetch(url, timeout, poll=0.05)
 
 
 @pytest.mark.parametrize("client", ["ketch", "docker"])

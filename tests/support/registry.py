@@ -6,7 +6,6 @@ pid, its files removed."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 import urllib.error
@@ -16,14 +15,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from support.web import free_port
+
 REGISTRY = "/usr/bin/docker-registry"
 HTPASSWD = "/usr/bin/htpasswd"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Registry:
