@@ -89,9 +89,6 @@ class Networking:
         self.running = running
         self.owner = bridge  # marks our interfaces; names the nftables table (see start)
         self.table = ""
-        # the default bridge's (ketchd's --mtu); other networks take theirs from their own
-        # option or have Docker's 1500, as dockerd's --mtu leaves them alone
-        self.mtu = self.defaults.mtu
         self.pools: dict[str, ipam.Pool] = {}
         self.pools6: dict[str, ipam.Pool] = {}  # of the networks with IPv6
         self.reservations: dict[str, list[ports.Reservation]] = {}
@@ -130,7 +127,9 @@ class Networking:
     def start(self) -> None:
         """At ketchd's start, before containers are re-adopted: the predefined networks
         and every network's bridge."""
-        self.store.ensure_predefined(self.owner, ipam.host_routes(), self.mtu)
+        # ketchd's --mtu is the default bridge's; other networks take theirs from their own
+        # option or have Docker's 1500, as dockerd's --mtu leaves them alone
+        self.store.ensure_predefined(self.owner, ipam.host_routes(), self.defaults.mtu)
         # the data root's default bridge names what this daemon owns, whatever --bridge
         # says on a later start: its interfaces and table are found again
         self.owner = self.store.get("bridge").bridge

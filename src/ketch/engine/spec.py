@@ -33,7 +33,7 @@ INIT_BINARIES = ("/usr/bin/tini-static", "/usr/libexec/docker/docker-init")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def _mounts(read_only: bool) -> list[dict[str, Any]]:
+def _mounts() -> list[dict[str, Any]]:
     return [
         {"destination": "/proc", "type": "proc", "source": "proc",
          "options": ["nosuid", "noexec", "nodev"]},
@@ -203,7 +203,7 @@ def build_spec(record: dict[str, Any], image_config: dict[str, Any], rootfs: str
     privileged = bool(host.get("Privileged"))
     options = security.security_options(host)
     shm_size = int(host.get("ShmSize") or 64 * 1024 * 1024)
-    mounts = _mounts(bool(host.get("ReadonlyRootfs")))
+    mounts = _mounts()
     shm = nsmodes.shm_mount(host, container_dir, lenders or {}, shm_size)
     if shm is not None:
         mounts.append(shm)
